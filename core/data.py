@@ -1,0 +1,796 @@
+"""Reading, understanding and checking a file of labelled texts.
+
+The story of an upload: ``read_table`` turns bytes into a table (format, encoding and
+delimiter found out, never guessed silently: each is reported); ``detect_columns`` proposes
+which column holds the text, the label, a date and a group; ``prepare_dataset`` cleans the rows,
+counts every cleaning step, checks what would make a useless dataset and splits it into
+train / validation / test. Every refusal is a ``DataError`` that names the column, row or value
+at fault and what to do about it.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import html
+import io
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from core.errors import DataError
+
+FORMATS = {
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".tab": "tsv",
+    ".txt": "txt",
+    ".xlsx": "excel",
+    ".xlsm": "excel",
+    ".json": "json",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
+SUPPORTED = "CSV, TSV, TXT, Excel (.xlsx), JSON, JSON Lines or Parquet"
+
+_MAGIC_ZIP = b"PK\x03\x04"
+_MAGIC_PARQUET = b"PAR1"
+_MAGIC_OLE = b"\xd0\xcf\x11\xe0"  # legacy .xls / .doc
+_DELIMITERS = [",", "\t", ";", "|"]
+_DELIMITER_NAMES = {",": "comma", "\t": "tab", ";": "semicolon", "|": "pipe"}
+
+TEXT_HINTS = ("text", "review", "content", "comment", "body", "sentence", "message", "post",
+              "tweet", "评论", "内容", "文本", "正文", "评价")
+LABEL_HINTS = ("label", "sentiment", "class", "category", "polarity", "target", "rating",
+               "stance", "tag", "标签", "情感", "类别", "分类", "极性")
+DATE_HINTS = ("date", "time", "timestamp", "created", "day", "日期", "时间")
+GROUP_HINTS = ("source", "product", "brand", "region", "channel", "platform", "site", "store",
+               "来源", "产品", "品牌", "地区", "渠道", "平台")
+SPLIT_HINTS = ("split", "subset", "fold", "partition")
+SPLIT_ALIASES = {
+    "train": "train", "training": "train", "训练": "train",
+    "validation": "validation", "valid": "validation", "val": "validation", "dev": "validation",
+    "eval": "validation", "验证": "validation",
+    "test": "test", "testing": "test", "测试": "test",
+}
+SPLITS = ("train", "validation", "test")
+
+_HTML_TAG = re.compile(r"<\s*/?\s*[a-zA-Z][^<>]{0,200}>")
+_WS = re.compile(r"\s+")
+_INT_LIKE = re.compile(r"^[+-]?\d+(?:\.0+)?$")
+_NUMBER = r"^[+\-]?(?:\d+(?:[.,]\d+)*|\.\d+)(?:[eE][+-]?\d+)?%?$"
+_CJK = r"[\u3400-\u9fff\uf900-\ufaff]"
+
+
+# ----------------------------------------------------------------------------------------
+# Reading
+# ----------------------------------------------------------------------------------------
+@dataclass
+class Table:
+    """A file read into a DataFrame of strings, with what was found out about it."""
+
+    frame: pd.DataFrame
+    source_name: str
+    file_format: str
+    encoding: str | None = None
+    delimiter: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "source": self.source_name,
+            "format": self.file_format,
+            "encoding": self.encoding,
+            "delimiter": _DELIMITER_NAMES.get(self.delimiter or "", self.delimiter),
+            "rows": len(self.frame),
+            "columns": list(self.frame.columns),
+            "notes": list(self.notes),
+        }
+
+
+def read_table(source: str | Path | bytes | io.IOBase, filename: str | None = None,
+               max_bytes: int | None = None) -> Table:
+    """Read a file of texts in any supported format into a Table of strings.
+
+    ``source`` is a path, raw bytes or a binary file object (a Streamlit upload); ``filename``
+    gives the name whose extension picks the format when the source is not a path.
+    """
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        filename = filename or path.name
+        if not path.is_file():
+            raise DataError(f"The file {str(path)!r} does not exist or is not a file. Check the path.")
+        if max_bytes is not None and path.stat().st_size > max_bytes:
+            raise DataError(_too_big(filename, path.stat().st_size, max_bytes))
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise DataError(f"The file {filename!r} cannot be opened: {exc.strerror}.") from exc
+    elif isinstance(source, bytes):
+        data = source
+    else:
+        data = source.read()
+    filename = filename or "upload"
+    if max_bytes is not None and len(data) > max_bytes:
+        raise DataError(_too_big(filename, len(data), max_bytes))
+
+    ext = Path(filename).suffix.lower()
+    fmt = FORMATS.get(ext)
+    if not data.strip(b" \t\r\n\x00" + codecs.BOM_UTF8):
+        raise DataError(f"The file {filename!r} is empty. Export the data again and upload the saved file.")
+
+    notes: list[str] = []
+    head = data[:8]
+    if head.startswith(_MAGIC_OLE):
+        raise DataError(
+            f"{filename!r} is an old Excel 97-2003 (.xls) workbook or another Office binary file. "
+            "Open it in Excel and save it as .xlsx or CSV (UTF-8), then upload that."
+        )
+    if head.startswith(_MAGIC_ZIP) and fmt != "excel":
+        if fmt is not None:
+            notes.append(f"{filename!r} is an Excel workbook despite its {ext} name; it was read as Excel.")
+        fmt = "excel"
+    elif head.startswith(_MAGIC_PARQUET) and fmt != "parquet":
+        if fmt is not None:
+            notes.append(f"{filename!r} is a Parquet file despite its {ext} name; it was read as Parquet.")
+        fmt = "parquet"
+    elif fmt in ("excel", "parquet"):
+        kind = "an Excel workbook" if fmt == "excel" else "a Parquet file"
+        looks = "text" if _looks_like_text(data) else "something else"
+        raise DataError(
+            f"{filename!r} is named {ext} but is not {kind} (its content looks like {looks}). "
+            f"Rename it to the extension of its real format ({SUPPORTED})."
+        )
+    if fmt is None:
+        if not _looks_like_text(data):
+            raise DataError(
+                f"{filename!r} has the unknown extension {ext or '(none)'!r} and is not text. "
+                f"Upload {SUPPORTED}."
+            )
+        fmt = "csv"
+        notes.append(f"Unknown extension {ext or '(none)'!r}: read as delimited text.")
+
+    if fmt == "excel":
+        frame = _read_excel(data, filename, notes)
+        table = Table(frame, filename, "excel", notes=notes)
+    elif fmt == "parquet":
+        table = Table(_read_parquet(data, filename), filename, "parquet", notes=notes)
+    else:
+        if not _looks_like_text(data):
+            raise DataError(
+                f"{filename!r} contains binary data, not text: it is probably not a {ext} file. "
+                f"Upload {SUPPORTED}; if this is an export, export it again as CSV (UTF-8)."
+            )
+        encoding = detect_encoding(data, filename)
+        if fmt == "json":
+            table = Table(_read_json(data, encoding, filename), filename, "json", encoding, notes=notes)
+        elif fmt == "jsonl":
+            table = Table(_read_jsonl(data, encoding, filename), filename, "jsonl", encoding, notes=notes)
+        else:
+            frame, delimiter = _read_delimited(data, encoding, filename, fmt)
+            table = Table(frame, filename, fmt, encoding, delimiter, notes)
+
+    table.frame = _clean_columns(table.frame, table.notes)
+    if len(table.frame) == 0:
+        cols = ", ".join(map(str, table.frame.columns)) or "none"
+        raise DataError(
+            f"{filename!r} has column names ({cols}) but no rows. Export the data again with its rows."
+        )
+    return table
+
+
+def _too_big(filename: str, size: int, limit: int) -> str:
+    return (
+        f"{filename!r} is {size / 1e6:,.0f} MB, over the upload limit of {limit / 1e6:,.0f} MB. "
+        "Use the command line for big files: python -m core data add PATH (or python -m core score)."
+    )
+
+
+def _looks_like_text(data: bytes) -> bool:
+    sample = data[:8192]
+    if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return True
+    if b"\x00" in sample:
+        return False
+    controls = sum(1 for b in sample if b < 9 or 13 < b < 32)
+    return controls <= len(sample) * 0.01
+
+
+def _decodes(data: bytes, encoding: str) -> bool:
+    decoder = codecs.getincrementaldecoder(encoding)()
+    step = 1 << 20
+    try:
+        for start in range(0, len(data), step):
+            decoder.decode(data[start:start + step], final=start + step >= len(data))
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def detect_encoding(data: bytes, filename: str = "file") -> str:
+    """UTF-8 (with or without BOM) first, then GB18030 (GBK/GB2312 files from Chinese Excel),
+    then charset-normalizer's best guess."""
+    if data.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    for encoding in ("utf-8", "gb18030"):
+        if _decodes(data, encoding):
+            return encoding
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(data[:2_000_000]).best()
+    if best is None:
+        raise DataError(
+            f"The text encoding of {filename!r} could not be recognised. Save the file as UTF-8 "
+            "(in Excel: Save As → CSV UTF-8) and upload it again."
+        )
+    return best.encoding
+
+
+def _choose_delimiter(first_line: str, fmt: str) -> str | None:
+    if fmt == "tsv":
+        return "\t"
+    counts = {d: first_line.count(d) for d in _DELIMITERS}
+    best = max(_DELIMITERS, key=lambda d: counts[d])  # ties keep the order of _DELIMITERS
+    return best if counts[best] > 0 else None
+
+
+def _read_delimited(data: bytes, encoding: str, filename: str, fmt: str) -> tuple[pd.DataFrame, str | None]:
+    text_head = data[:65536].decode(encoding, errors="ignore").lstrip("\ufeff")
+    lines = text_head.splitlines()
+    first_line = lines[0] if lines else ""
+    delimiter = _choose_delimiter(first_line, fmt)
+    if fmt == "txt" and delimiter is not None:
+        header = next(csv.reader([first_line], delimiter=delimiter))
+        # A real header is a few short names; a sentence with a comma is just a text.
+        if len(header) > 30 or any(len(h) > 40 or not h.strip() for h in header):
+            delimiter = None
+    if delimiter is None:
+        if fmt == "txt":
+            texts = data.decode(encoding).lstrip("\ufeff").splitlines()
+            return pd.DataFrame({"text": [t for t in texts if t.strip()]}, dtype="str"), None
+        delimiter = ","
+    try:
+        frame = pd.read_csv(
+            io.BytesIO(data), sep=delimiter, encoding=encoding, dtype=str, keep_default_na=False,
+            na_filter=False, engine="c", on_bad_lines="error", skip_blank_lines=True,
+        )
+    except pd.errors.ParserError as exc:
+        match = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
+        name = _DELIMITER_NAMES.get(delimiter, repr(delimiter))
+        if match:
+            expected, line, saw = match.groups()
+            raise DataError(
+                f"Line {line} of {filename!r} has {saw} fields but the header has {expected} "
+                f"({name}-separated). A text probably contains a {name} without quotes around it: "
+                "put such texts in double quotes, or save the file as TSV or Excel."
+            ) from exc
+        raise DataError(
+            f"{filename!r} could not be read as {name}-separated text: {str(exc).splitlines()[-1]}. "
+            "Check that quotes are balanced, or save the file as Excel."
+        ) from exc
+    except pd.errors.EmptyDataError as exc:
+        raise DataError(f"The file {filename!r} is empty. Export the data again and upload the saved file.") from exc
+    return frame, delimiter
+
+
+def _read_excel(data: bytes, filename: str, notes: list[str]) -> pd.DataFrame:
+    try:
+        sheets = pd.read_excel(io.BytesIO(data), sheet_name=None, dtype=str, engine="openpyxl")
+    except Exception as exc:  # openpyxl raises many kinds for damaged workbooks
+        raise DataError(
+            f"{filename!r} looks like an Excel workbook but cannot be read ({type(exc).__name__}). "
+            "Open it in Excel, save it again as .xlsx, and upload the new file."
+        ) from exc
+    if not sheets:
+        raise DataError(f"The workbook {filename!r} has no sheets.")
+    name, frame = next(iter(sheets.items()))
+    for other, sheet in sheets.items():
+        if len(frame) == 0 and len(sheet) > 0:
+            name, frame = other, sheet
+            break
+    if len(sheets) > 1:
+        notes.append(f"The workbook has {len(sheets)} sheets; sheet {name!r} was read.")
+    return frame
+
+
+def _read_parquet(data: bytes, filename: str) -> pd.DataFrame:
+    try:
+        return pd.read_parquet(io.BytesIO(data))
+    except Exception as exc:  # pyarrow raises ArrowInvalid / OSError for damaged files
+        raise DataError(
+            f"{filename!r} is not a readable Parquet file ({str(exc)[:120]}). Export it again."
+        ) from exc
+
+
+def _records_frame(records: Any, filename: str) -> pd.DataFrame:
+    if isinstance(records, dict):
+        lists = [v for v in records.values() if isinstance(v, list)]
+        if len(records) == 1 and lists:
+            records = lists[0]
+        elif lists and all(isinstance(v, list) for v in records.values()):
+            try:
+                return pd.DataFrame(records)
+            except ValueError as exc:
+                raise DataError(f"The columns in {filename!r} have different lengths: {exc}.") from exc
+    if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+        raise DataError(
+            f"{filename!r} is JSON but not a list of records. Use a list of objects such as "
+            '[{"text": "...", "label": "positive"}, ...].'
+        )
+    return pd.json_normalize(records)
+
+
+def _read_json(data: bytes, encoding: str, filename: str) -> pd.DataFrame:
+    text = data.decode(encoding)
+    try:
+        records = json.loads(text)
+    except json.JSONDecodeError as exc:
+        if exc.msg == "Extra data":  # several objects, one per line: JSON Lines after all
+            return _read_jsonl(data, encoding, filename)
+        raise DataError(
+            f"{filename!r} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}. "
+            "Fix that place or export the file again."
+        ) from exc
+    return _records_frame(records, filename)
+
+
+def _read_jsonl(data: bytes, encoding: str, filename: str) -> pd.DataFrame:
+    records = []
+    for number, line in enumerate(data.decode(encoding).lstrip("\ufeff").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(
+                f"Line {number} of {filename!r} is not valid JSON ({exc.msg}, column {exc.colno}). "
+                "Each line of a JSON Lines file must be one object."
+            ) from exc
+        if not isinstance(record, dict):
+            raise DataError(f"Line {number} of {filename!r} is not a JSON object: each line must be {{...}}.")
+        records.append(record)
+    return _records_frame(records, filename)
+
+
+def _clean_columns(frame: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
+    """Column names become trimmed strings without BOMs; duplicates and blanks get unique names."""
+    names: list[str] = []
+    seen: dict[str, int] = {}
+    renamed = []
+    for position, raw in enumerate(frame.columns, start=1):
+        name = str(raw).replace("\ufeff", "").strip()
+        if not name or name.lower().startswith("unnamed:"):
+            name = f"column_{position}"
+        # pandas renames a repeated "name" to "name.1"; report it as the duplicate it is
+        mangled = re.fullmatch(r"(.*)\.(\d+)", name)
+        if mangled and mangled.group(1) in seen:
+            name = mangled.group(1)
+        if name in seen:
+            seen[name] += 1
+            new = f"{name} ({seen[name]})"
+            renamed.append(f"{name} → {new}")
+            name = new
+        seen.setdefault(name, 1)
+        names.append(name)
+    if renamed:
+        notes.append("Duplicate column names were renamed: " + ", ".join(renamed) + ".")
+    out = frame.copy(deep=False)
+    out.columns = names
+    for col in out.columns:
+        if out[col].dtype != "str":
+            out[col] = out[col].map(_cell_to_str, na_action="ignore").astype("str")
+        out[col] = out[col].fillna("")
+    return out
+
+
+def _cell_to_str(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+# ----------------------------------------------------------------------------------------
+# Columns
+# ----------------------------------------------------------------------------------------
+@dataclass
+class ColumnMapping:
+    """Which column plays which part. Only ``text`` is needed to score; ``label`` to train."""
+
+    text: str | None = None
+    label: str | None = None
+    date: str | None = None
+    group: str | None = None
+    split: str | None = None
+
+    def to_dict(self) -> dict[str, str | None]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> ColumnMapping:
+        return cls(**{k: (values.get(k) or None) for k in ("text", "label", "date", "group", "split")})
+
+
+def _hinted(name: str, hints: tuple[str, ...]) -> bool:
+    low = name.lower()
+    return any(h in low for h in hints)
+
+
+def _numeric_share(values: pd.Series) -> float:
+    values = values[values.str.strip() != ""]
+    if len(values) == 0:
+        return 0.0
+    return float(values.str.strip().str.fullmatch(_NUMBER).mean())
+
+
+def _date_share(values: pd.Series) -> float:
+    values = values[values.str.strip() != ""].head(200)
+    if len(values) == 0 or _numeric_share(values) > 0.5:
+        return 0.0
+    parsed = pd.to_datetime(values.str.replace("年", "-").str.replace("月", "-").str.replace("日", ""),
+                            errors="coerce", format="mixed")
+    return float(parsed.notna().mean())
+
+
+def detect_columns(frame: pd.DataFrame) -> ColumnMapping:
+    """Propose a column mapping: the longest free text, a label with few values, a date and a group."""
+    sample = frame.head(5000)
+    stats = {}
+    for col in frame.columns:
+        values = sample[col]
+        filled = values[values.str.strip() != ""]
+        stats[col] = {
+            "mean_len": float(filled.str.len().mean()) if len(filled) else 0.0,
+            "numeric": _numeric_share(values),
+            "distinct": int(frame[col].nunique()),
+            "filled": len(filled),
+        }
+    mapping = ColumnMapping()
+    free_text = [c for c in frame.columns if stats[c]["numeric"] < 0.9 and stats[c]["filled"] > 0]
+    if free_text:
+        mapping.text = max(free_text, key=lambda c: (stats[c]["mean_len"] * (1.5 if _hinted(c, TEXT_HINTS) else 1.0)))
+    rest = [c for c in frame.columns if c != mapping.text]
+
+    splits = [c for c in rest if _hinted(c, SPLIT_HINTS)
+              and set(sample[c].str.strip().str.lower().unique()) - {""} <= set(SPLIT_ALIASES)]
+    if splits:
+        mapping.split = splits[0]
+        rest.remove(mapping.split)
+
+    dates = [c for c in rest if (_hinted(c, DATE_HINTS) and stats[c]["filled"] > 0) or _date_share(sample[c]) > 0.8]
+    if dates:
+        mapping.date = max(dates, key=lambda c: (_hinted(c, DATE_HINTS), _date_share(sample[c])))
+        rest.remove(mapping.date)
+
+    labels = [c for c in rest if 2 <= stats[c]["distinct"] <= 50 and stats[c]["mean_len"] <= 40]
+    if labels:
+        mapping.label = min(labels, key=lambda c: (not _hinted(c, LABEL_HINTS), _hinted(c, GROUP_HINTS),
+                                                    stats[c]["distinct"]))
+        rest.remove(mapping.label)
+
+    groups = [c for c in rest if _hinted(c, GROUP_HINTS) and 1 <= stats[c]["distinct"] <= 10_000]
+    if groups:
+        mapping.group = groups[0]
+    return mapping
+
+
+# ----------------------------------------------------------------------------------------
+# Labels
+# ----------------------------------------------------------------------------------------
+def normalise_labels(values: pd.Series) -> tuple[pd.Series, dict[str, list[str]]]:
+    """Trim labels, write whole numbers plainly ("1.0" → "1") and merge case variants
+    ("Positive", "positive ") under their most frequent spelling. Missing labels become NA.
+
+    Returns the labels and the merges made (kept spelling → spellings merged into it).
+    """
+    labels = values.astype("str").str.strip()
+    labels = labels.where(labels != "", other=None)
+    int_like = labels.str.fullmatch(_INT_LIKE.pattern).fillna(False).astype(bool)
+    if int_like.any():
+        labels = labels.where(~int_like, labels[int_like].map(lambda v: str(int(float(v)))))
+    counts = labels.value_counts()
+    canonical: dict[str, str] = {}
+    merges: dict[str, list[str]] = {}
+    by_fold: dict[str, list[str]] = {}
+    for spelling in counts.index:  # most frequent first
+        by_fold.setdefault(spelling.casefold(), []).append(spelling)
+    for spellings in by_fold.values():
+        keep = spellings[0]
+        for spelling in spellings:
+            canonical[spelling] = keep
+        if len(spellings) > 1:
+            merges[keep] = spellings[1:]
+    if merges:
+        labels = labels.map(canonical, na_action="ignore")
+    return labels, merges
+
+
+def sort_labels(labels: list[str]) -> list[str]:
+    """Stable label order: numerically when every label is a number, else alphabetically."""
+    if all(_INT_LIKE.match(lab) or re.fullmatch(r"[+-]?\d*\.\d+", lab) for lab in labels):
+        return sorted(labels, key=float)
+    return sorted(labels, key=lambda lab: (lab.casefold(), lab))
+
+
+# ----------------------------------------------------------------------------------------
+# Cleaning, checking, splitting
+# ----------------------------------------------------------------------------------------
+@dataclass
+class PrepareOptions:
+    """How strictly an upload is cleaned and checked."""
+
+    min_per_class: int = 5           # fewer examples than this in a class blocks saving (>= 2)
+    max_classes: int = 50            # more distinct labels than this looks like free text
+    long_text_chars: int = 4000      # texts longer than this are flagged (a model reads ~512 tokens)
+    strip_html: bool = True          # remove <br /> and other tags, decode &amp; and friends
+    drop_duplicates: bool = True     # drop rows whose text and label repeat an earlier row
+    ratios: tuple[float, float, float] = (0.8, 0.1, 0.1)  # train / validation / test shares
+    seed: int = 42                   # fixes the split so the same file gives the same split
+
+
+@dataclass
+class Report:
+    """What cleaning did and what checking found; errors block saving, warnings do not."""
+
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    rows_read: int = 0
+    rows: int = 0
+    labels: list[str] = field(default_factory=list)
+    class_counts: dict[str, int] = field(default_factory=dict)
+    split_counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    label_merges: dict[str, list[str]] = field(default_factory=dict)
+    conflict_examples: list[str] = field(default_factory=list)
+    length_stats: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class PreparedDataset:
+    """Cleaned rows (columns ``text``, ``label``, ``split`` and optional ``date``, ``group``)."""
+
+    frame: pd.DataFrame
+    report: Report
+    mapping: ColumnMapping
+    table_info: dict[str, Any]
+
+
+def _columns_list(frame: pd.DataFrame) -> str:
+    return ", ".join(repr(c) for c in frame.columns)
+
+
+def _check_mapping(frame: pd.DataFrame, mapping: ColumnMapping, need_label: bool) -> None:
+    if not mapping.text:
+        raise DataError(
+            "No text column was found: no column holds written text. Columns in the file: "
+            f"{_columns_list(frame)}. Choose the column with the reviews as the text column."
+        )
+    for role, col in mapping.to_dict().items():
+        if col and col not in frame.columns:
+            raise DataError(f"The {role} column {col!r} is not in the file. Columns in the file: {_columns_list(frame)}.")
+    if need_label and not mapping.label:
+        raise DataError(
+            "No label column was chosen: training needs a column with a few values such as "
+            f"positive/negative. Columns in the file: {_columns_list(frame)}."
+        )
+    if mapping.label and mapping.label == mapping.text:
+        raise DataError(f"The column {mapping.text!r} cannot be both the text and the label. Pick two different columns.")
+
+
+def clean_texts(texts: pd.Series, strip_html: bool = True) -> tuple[pd.Series, int, int]:
+    """Strip HTML tags and entities and collapse whitespace. Returns texts and the counts changed."""
+    texts = texts.astype("str").fillna("")
+    html_changed = 0
+    if strip_html:
+        has_markup = texts.str.contains("<", regex=False) | texts.str.contains("&", regex=False)
+        if has_markup.any():
+            marked = texts[has_markup]
+            stripped = marked.str.replace(_HTML_TAG, " ", regex=True).map(html.unescape)
+            html_changed = int((stripped != marked).sum())
+            texts = texts.where(~has_markup, stripped)
+    collapsed = texts.str.replace(_WS, " ", regex=True).str.strip()
+    ws_changed = int((collapsed != texts).sum())
+    return collapsed, html_changed, ws_changed
+
+
+def prepare_dataset(table: Table, mapping: ColumnMapping | None = None,
+                    options: PrepareOptions | None = None) -> PreparedDataset:
+    """Clean, check and split a table. Blocking problems go to ``report.errors``; bad mappings raise."""
+    options = options or PrepareOptions()
+    frame = table.frame
+    mapping = mapping or detect_columns(frame)
+    _check_mapping(frame, mapping, need_label=True)
+    report = Report(rows_read=len(frame), notes=list(table.notes))
+
+    def step(name: str, count: int, **extra: Any) -> None:
+        report.steps.append({"step": name, "count": int(count), **extra})
+
+    raw_text = frame[mapping.text]
+    numeric = _numeric_share(raw_text)
+    if numeric >= 0.95:
+        example = raw_text[raw_text.str.strip() != ""].iloc[0]
+        raise DataError(
+            f"The text column {mapping.text!r} holds only numbers (for example {example!r}), not "
+            f"written texts. Choose the column with the reviews; columns: {_columns_list(frame)}."
+        )
+    texts, html_changed, ws_changed = clean_texts(raw_text, options.strip_html)
+    step("html_stripped", html_changed)
+    step("whitespace_normalised", ws_changed)
+    labels, merges = normalise_labels(frame[mapping.label])
+    report.label_merges = merges
+
+    data = pd.DataFrame({"text": texts, "label": labels})
+    for role in ("date", "group"):
+        col = getattr(mapping, role)
+        if col:
+            data[role] = frame[col].astype("str").str.strip()
+    if mapping.split:
+        data["split"] = frame[mapping.split].astype("str").str.strip().str.lower()
+
+    no_label = data["label"].isna()
+    step("missing_label_dropped", no_label.sum())
+    data = data[~no_label]
+    empty = data["text"] == ""
+    step("empty_text_dropped", empty.sum())
+    data = data[~empty]
+
+    distinct = data["label"].nunique()
+    mean_label_len = float(data["label"].str.len().mean()) if len(data) else 0.0
+    if distinct > options.max_classes or (distinct > 10 and mean_label_len > 40):
+        examples = ", ".join(repr(v[:30]) for v in data["label"].drop_duplicates().head(3))
+        raise DataError(
+            f"The label column {mapping.label!r} has {distinct:,} different values (e.g. {examples}): it looks "
+            f"like free text, not labels. A label column has a few values (at most {options.max_classes}), "
+            f"such as positive/negative. Columns in the file: {_columns_list(frame)}."
+        )
+
+    if options.drop_duplicates:
+        dup = data.duplicated(subset=["text", "label"])
+        step("duplicates_dropped", dup.sum())
+        data = data[~dup]
+    per_text = data.groupby("text", sort=False)["label"].nunique()
+    conflicting = per_text[per_text > 1]
+    step("conflicting_labels_flagged", data["text"].isin(conflicting.index).sum())
+    report.conflict_examples = [t[:200] for t in conflicting.index[:5]]
+    lengths = data["text"].str.len()
+    long_rows = int((lengths > options.long_text_chars).sum())
+    step("long_texts_flagged", long_rows, threshold=options.long_text_chars)
+
+    data = data.reset_index(drop=True)
+    report.rows = len(data)
+    if len(data) == 0:
+        report.errors.append(
+            f"No rows are left after cleaning: all {report.rows_read:,} rows have an empty text in "
+            f"{mapping.text!r} or no label in {mapping.label!r}. Check that these are the right columns."
+        )
+        return PreparedDataset(data, report, mapping, table.describe())
+
+    counts = data["label"].value_counts()
+    report.labels = sort_labels(list(counts.index))
+    report.class_counts = {lab: int(counts[lab]) for lab in report.labels}
+    report.length_stats = {
+        "min": int(lengths.min()), "median": float(lengths.median()), "mean": round(float(lengths.mean()), 1),
+        "p95": float(lengths.quantile(0.95)), "max": int(lengths.max()),
+    }
+    if len(counts) < 2:
+        report.errors.append(
+            f"Every row has the same label ({report.labels[0]!r}) in column {mapping.label!r}: a classifier "
+            "needs at least two classes. Add examples of the other classes or choose another label column."
+        )
+    small = {lab: n for lab, n in report.class_counts.items() if n < options.min_per_class}
+    if small and len(counts) >= 2:
+        listed = ", ".join(f"{lab!r} ({n})" for lab, n in small.items())
+        report.errors.append(
+            f"These classes have fewer than {options.min_per_class} examples: {listed}. Add examples, "
+            "merge them into another class, or remove those rows."
+        )
+
+    _add_warnings(data, report, counts, options, long_rows)
+    if report.errors:
+        return PreparedDataset(data, report, mapping, table.describe())
+
+    if mapping.split:
+        data["split"] = _user_split(data["split"], mapping.split)
+    else:
+        data["split"] = assign_splits(data["text"], data["label"], options.ratios, options.seed)
+    crosstab = pd.crosstab(data["split"], data["label"])
+    report.split_counts = {
+        s: {lab: int(crosstab.loc[s, lab]) if s in crosstab.index else 0 for lab in report.labels}
+        for s in SPLITS
+    }
+    missing = [lab for lab in report.labels if report.split_counts["train"][lab] == 0]
+    if missing:
+        report.errors.append(
+            f"The training split has no examples of {', '.join(map(repr, missing))}. Put some of them "
+            f"in the train split of column {mapping.split!r}, or let Opinion Lab split the data."
+        )
+    return PreparedDataset(data, report, mapping, table.describe())
+
+
+def _add_warnings(data: pd.DataFrame, report: Report, counts: pd.Series, options: PrepareOptions,
+                  long_rows: int) -> None:
+    if len(counts) >= 2 and counts.iloc[-1] > 0:
+        ratio = counts.iloc[0] / counts.iloc[-1]
+        if ratio >= 3:
+            report.warnings.append(
+                f"Classes are imbalanced: {counts.index[0]!r} has {ratio:.1f}× as many rows as "
+                f"{counts.index[-1]!r}. Training weighs classes automatically; judge results by macro F1."
+            )
+    dropped = next((s["count"] for s in report.steps if s["step"] == "duplicates_dropped"), 0)
+    if report.rows_read and dropped / report.rows_read > 0.1:
+        report.warnings.append(
+            f"{dropped:,} rows ({dropped / report.rows_read:.0%}) repeated an earlier text with the same "
+            "label and were dropped."
+        )
+    conflicts = next((s["count"] for s in report.steps if s["step"] == "conflicting_labels_flagged"), 0)
+    if conflicts:
+        report.warnings.append(
+            f"{conflicts:,} rows share a text with a row of another label (e.g. {report.conflict_examples[0][:60]!r}). "
+            "They are kept in the same split; fix the labels if they are mistakes."
+        )
+    if len(data) and long_rows / len(data) > 0.1:
+        report.warnings.append(
+            f"{long_rows:,} texts ({long_rows / len(data):.0%}) are longer than {options.long_text_chars:,} "
+            "characters; a model reads only part of each (the start and the end)."
+        )
+    cjk = data["text"].str.contains(_CJK, regex=True)
+    latin = data["text"].str.contains(r"[A-Za-z]{3,}", regex=True) & ~cjk
+    share_cjk, share_latin = float(cjk.mean()), float(latin.mean())
+    if share_cjk >= 0.05 and share_latin >= 0.05:
+        report.warnings.append(
+            f"Mixed languages: {share_cjk:.0%} of texts are Chinese and {share_latin:.0%} are in a Latin "
+            "script. Use a multilingual model, or train one model per language."
+        )
+
+
+def _user_split(values: pd.Series, column: str) -> pd.Series:
+    mapped = values.map(lambda v: SPLIT_ALIASES.get(v))
+    unknown = sorted(set(values[mapped.isna()]))
+    if unknown:
+        raise DataError(
+            f"The split column {column!r} has values that are not train, validation or test: "
+            f"{', '.join(map(repr, unknown[:5]))}. Rename them, or leave the split column unset."
+        )
+    return mapped.astype("str")
+
+
+def assign_splits(texts: pd.Series, labels: pd.Series, ratios: tuple[float, float, float] = (0.8, 0.1, 0.1),
+                  seed: int = 42) -> np.ndarray:
+    """Stratified train/validation/test assignment with a fixed seed.
+
+    Rows sharing a text always land in the same split, so no text leaks between splits.
+    Every class with at least three distinct texts has one in validation and one in test.
+    """
+    _, r_val, r_test = ratios
+    first = pd.DataFrame({"text": texts.values, "label": labels.values}).drop_duplicates("text")
+    rng = np.random.default_rng(seed)
+    split_of: dict[str, str] = {}
+    for label in sort_labels(list(first["label"].unique())):
+        members = first.loc[first["label"] == label, "text"].to_numpy()
+        order = rng.permutation(len(members))
+        n = len(members)
+        n_test = int(round(n * r_test))
+        n_val = int(round(n * r_val))
+        if n >= 3:
+            n_test, n_val = max(n_test, 1), max(n_val, 1)
+        for rank, idx in enumerate(order):
+            split_of[members[idx]] = "test" if rank < n_test else "validation" if rank < n_test + n_val else "train"
+    return texts.map(split_of).to_numpy()

@@ -1,0 +1,254 @@
+"""The workspace: one folder that holds every dataset, run, model and scored file, plus the
+SQLite registry that lists them.
+
+``./workspace`` unless ``OPINIONLAB_HOME`` names another folder. Files are written under a
+temporary name and renamed into place, so a crash never leaves a half-written file; a
+registry row is added only after its files exist and removed before they are deleted, so
+the registry never points at nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import sqlite3
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from core.errors import ConfigError, WorkspaceError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS datasets (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    created_at REAL NOT NULL,
+    created_by TEXT,
+    rows INTEGER NOT NULL,
+    card TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY,
+    name TEXT,
+    dataset_id TEXT,
+    created_at REAL NOT NULL,
+    created_by TEXT,
+    status TEXT NOT NULL,
+    info TEXT NOT NULL DEFAULT '{}'
+);
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    created_by TEXT,
+    status TEXT NOT NULL,
+    position REAL NOT NULL,
+    pid INTEGER,
+    run_id TEXT,
+    config_path TEXT,
+    error TEXT,
+    info TEXT NOT NULL DEFAULT '{}'
+);
+"""
+
+# Busy timeout for SQLite, in milliseconds: another process holding a write lock is waited
+# for this long before the registry reports itself locked.
+BUSY_TIMEOUT_MS = 10_000
+
+# A name a person types: letters (any script), digits, space, dot, dash, underscore.
+_NAME_RE = re.compile(r"^[\w][\w .\-]{0,63}$", re.UNICODE)
+
+
+def home() -> Path:
+    """The workspace folder, created if missing."""
+    path = Path(os.environ.get("OPINIONLAB_HOME", "workspace")).expanduser().resolve()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise WorkspaceError(
+            f"Cannot create the workspace folder {path}: {exc.strerror}. "
+            "Set OPINIONLAB_HOME to a folder you can write to."
+        ) from exc
+    return path
+
+
+def new_id(prefix: str) -> str:
+    """A generated id such as ``ds_3f9a1c2b7d10``; ids, never user names, become paths."""
+    return f"{prefix}_{uuid.uuid4().hex[:12]}"
+
+
+def check_name(name: str, what: str = "name") -> str:
+    """Return a cleaned user-typed name or raise ConfigError saying which characters are allowed."""
+    cleaned = (name or "").strip()
+    if not cleaned:
+        raise ConfigError(f"The {what} is empty. Type a short name such as 'reviews-2026'.")
+    if not _NAME_RE.match(cleaned) or ".." in cleaned:
+        raise ConfigError(
+            f"The {what} {cleaned!r} is not allowed. Use up to 64 letters, digits, spaces, "
+            "dots, dashes or underscores (no slashes and no '..'), starting with a letter or digit."
+        )
+    return cleaned
+
+
+def inside(base: Path, *parts: str) -> Path:
+    """Join parts under base and refuse any result that escapes base."""
+    base = base.resolve()
+    path = base.joinpath(*parts).resolve()
+    if path != base and base not in path.parents:
+        raise ConfigError(f"The path {'/'.join(parts)!r} points outside the workspace.")
+    return path
+
+
+def _disk_error(path: Path, exc: OSError) -> WorkspaceError:
+    reason = "the disk is full" if exc.errno == 28 else (exc.strerror or str(exc))
+    return WorkspaceError(
+        f"Could not write {path.name}: {reason}. Nothing was changed; free some space "
+        "(or point OPINIONLAB_HOME at a larger disk) and try again."
+    )
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write data to path through a temporary file and a rename, so readers see old or new."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise _disk_error(path, exc) from exc
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    atomic_write_text(path, json.dumps(obj, ensure_ascii=False, indent=2, default=str))
+
+
+def read_json(path: Path, default: Any = None) -> Any:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return default
+
+
+@contextlib.contextmanager
+def staging_dir(final: Path) -> Iterator[Path]:
+    """A temporary folder beside ``final`` that becomes ``final`` only if the block succeeds."""
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.with_name(f".{final.name}.{uuid.uuid4().hex[:8]}.tmp")
+    tmp.mkdir()
+    try:
+        yield tmp
+        os.replace(tmp, final)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise _disk_error(final, exc) from exc
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+class Registry:
+    """The SQLite registry of datasets, runs and jobs (WAL mode, safe across processes)."""
+
+    def __init__(self, root: Path | None = None):
+        self.root = Path(root) if root else home()
+        self.path = self.root / "registry.sqlite"
+        with self.connect(transaction=False) as db:
+            db.executescript(SCHEMA)
+
+    @contextlib.contextmanager
+    def connect(self, transaction: bool = True) -> Iterator[sqlite3.Connection]:
+        """A connection inside a transaction; committed on success, rolled back on error."""
+        try:
+            db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise WorkspaceError(f"Cannot open the registry {self.path}: {exc}.") from exc
+        db.row_factory = sqlite3.Row
+        try:
+            db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            if not transaction:
+                yield db
+                return
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise WorkspaceError(
+                    "The workspace registry is locked by another process (waited "
+                    f"{BUSY_TIMEOUT_MS // 1000} s). Try again in a moment; nothing was changed."
+                ) from exc
+            if "disk" in str(exc) or "full" in str(exc):
+                raise WorkspaceError(
+                    "The workspace disk is full; nothing was changed. Free some space and try again."
+                ) from exc
+            raise
+        finally:
+            db.close()
+
+    # Datasets -------------------------------------------------------------------------
+    def add_dataset(self, ds_id: str, name: str, rows: int, card: dict, created_by: str | None) -> None:
+        try:
+            with self.connect() as db:
+                db.execute(
+                    "INSERT INTO datasets (id, name, created_at, created_by, rows, card) VALUES (?,?,?,?,?,?)",
+                    (ds_id, name, time.time(), created_by, rows, json.dumps(card, ensure_ascii=False, default=str)),
+                )
+        except sqlite3.IntegrityError as exc:
+            raise ConfigError(
+                f"A dataset named {name!r} already exists. Choose another name or remove the old one first."
+            ) from exc
+
+    def datasets(self) -> list[dict]:
+        with self.connect() as db:
+            rows = db.execute("SELECT * FROM datasets ORDER BY created_at DESC").fetchall()
+        return [_dataset_row(r) for r in rows]
+
+    def dataset(self, name_or_id: str) -> dict | None:
+        with self.connect() as db:
+            row = db.execute(
+                "SELECT * FROM datasets WHERE name = ? OR id = ?", (name_or_id, name_or_id)
+            ).fetchone()
+        return _dataset_row(row) if row else None
+
+    def remove_dataset(self, ds_id: str) -> None:
+        with self.connect() as db:
+            db.execute("DELETE FROM datasets WHERE id = ?", (ds_id,))
+
+    def counts(self) -> dict[str, int]:
+        with self.connect() as db:
+            return {
+                "datasets": db.execute("SELECT COUNT(*) FROM datasets").fetchone()[0],
+                "runs": db.execute("SELECT COUNT(*) FROM runs").fetchone()[0],
+                "running_jobs": db.execute(
+                    "SELECT COUNT(*) FROM jobs WHERE status IN ('queued', 'running')"
+                ).fetchone()[0],
+            }
+
+
+def _dataset_row(row: sqlite3.Row) -> dict:
+    out = dict(row)
+    out["card"] = json.loads(out["card"])
+    return out

@@ -133,15 +133,13 @@ def read_table(source: str | Path | bytes | io.IOBase, filename: str | None = No
             f"{filename!r} is an old Excel 97-2003 (.xls) workbook or another Office binary file. "
             "Open it in Excel and save it as .xlsx or CSV (UTF-8), then upload that."
         )
-    if head.startswith(_MAGIC_ZIP) and fmt != "excel":
+    real = "excel" if head.startswith(_MAGIC_ZIP) else "parquet" if head.startswith(_MAGIC_PARQUET) else None
+    if real and fmt != real:
         if fmt is not None:
-            notes.append(f"{filename!r} is an Excel workbook despite its {ext} name; it was read as Excel.")
-        fmt = "excel"
-    elif head.startswith(_MAGIC_PARQUET) and fmt != "parquet":
-        if fmt is not None:
-            notes.append(f"{filename!r} is a Parquet file despite its {ext} name; it was read as Parquet.")
-        fmt = "parquet"
-    elif fmt in ("excel", "parquet"):
+            kind = "an Excel workbook" if real == "excel" else "a Parquet file"
+            notes.append(f"{filename!r} is {kind} despite its {ext} name; it was read as {real.title()}.")
+        fmt = real
+    elif fmt in ("excel", "parquet") and real is None:
         kind = "an Excel workbook" if fmt == "excel" else "a Parquet file"
         looks = "text" if _looks_like_text(data) else "something else"
         raise DataError(
@@ -249,9 +247,12 @@ def _read_delimited(data: bytes, encoding: str, filename: str, fmt: str) -> tupl
     first_line = lines[0] if lines else ""
     delimiter = _choose_delimiter(first_line, fmt)
     if fmt == "txt" and delimiter is not None:
-        header = next(csv.reader([first_line], delimiter=delimiter))
-        # A real header is a few short names; a sentence with a comma is just a text.
-        if len(header) > 30 or any(len(h) > 40 or not h.strip() for h in header):
+        # A table has a header of a few short names and the same number of fields on every
+        # line; a sentence with a comma in it is just a text.
+        rows = list(csv.reader(lines[:-1][:50] or lines, delimiter=delimiter))
+        header = rows[0] if rows else []
+        if (len(header) > 30 or any(len(h) > 40 or not h.strip() for h in header)
+                or any(len(r) != len(header) for r in rows if r)):
             delimiter = None
     if delimiter is None:
         if fmt == "txt":
@@ -422,8 +423,11 @@ class ColumnMapping:
 
 
 def _hinted(name: str, hints: tuple[str, ...]) -> bool:
+    """Whether a column name says its role: a word starting with an English hint ("created_at"
+    but not "sentiment" for "time"), or containing a Chinese one."""
     low = name.lower()
-    return any(h in low for h in hints)
+    words = [w for w in re.split(r"[^a-z0-9]+", low) if w]
+    return any(h in low if not h.isascii() else any(w.startswith(h) for w in words) for h in hints)
 
 
 def _numeric_share(values: pd.Series) -> float:
@@ -472,7 +476,9 @@ def detect_columns(frame: pd.DataFrame) -> ColumnMapping:
         mapping.date = max(dates, key=lambda c: (_hinted(c, DATE_HINTS), _date_share(sample[c])))
         rest.remove(mapping.date)
 
-    labels = [c for c in rest if 2 <= stats[c]["distinct"] <= 50 and stats[c]["mean_len"] <= 40]
+    # A hinted name ("label", "情感") is a label even with one value, so the single-class check can speak.
+    labels = [c for c in rest if (2 if not _hinted(c, LABEL_HINTS) else 1) <= stats[c]["distinct"] <= 50
+              and stats[c]["mean_len"] <= 40]
     if labels:
         mapping.label = min(labels, key=lambda c: (not _hinted(c, LABEL_HINTS), _hinted(c, GROUP_HINTS),
                                                     stats[c]["distinct"]))

@@ -1,0 +1,41 @@
+"""What every page shares: the current language, translated labels and error display."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core import i18n
+from core.errors import OpinionLabError
+
+
+def lang() -> str:
+    return st.session_state.get("lang", i18n.DEFAULT_LANGUAGE)
+
+
+def t(key: str, **values: object) -> str:
+    return i18n.t(key, lang(), **values)
+
+
+def language_selector() -> str:
+    """Sidebar switch; the choice is mirrored in the URL (?lang=zh) so a refresh keeps it."""
+    if "lang" not in st.session_state:
+        wanted = st.query_params.get("lang", i18n.DEFAULT_LANGUAGE)
+        st.session_state["lang"] = wanted if wanted in i18n.LANGUAGES else i18n.DEFAULT_LANGUAGE
+    st.sidebar.radio(
+        i18n.t("app.language", st.session_state["lang"]),
+        options=list(i18n.LANGUAGES),
+        format_func=i18n.LANGUAGES.get,
+        key="lang",
+        horizontal=True,
+    )
+    st.query_params["lang"] = st.session_state["lang"]
+    return st.session_state["lang"]
+
+
+def show_error(exc: Exception) -> None:
+    """User errors show their own message; anything else a short apology without internals."""
+    if isinstance(exc, OpinionLabError):
+        st.error(str(exc), icon=":material/error:")
+    else:
+        st.error(f"Something went wrong inside Opinion Lab ({type(exc).__name__}). "
+                 "The details are in the server log.", icon=":material/error:")

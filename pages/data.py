@@ -144,7 +144,7 @@ try:
         st.markdown(t("data.read_as", format=info["format"], encoding=info["encoding"] or "—",
                       delimiter=info["delimiter"] or "—", rows=f"{info['rows']:,}", columns=len(info["columns"])))
         with st.expander(t("data.preview"), expanded=True):
-            st.dataframe(table.frame.head(100), width="stretch")
+            st.dataframe(table.frame.head(100), width="stretch", height=260)
         mapping = choose_columns(hashlib.sha1(key.encode()).hexdigest()[:10], table, detected)
         prepared = prepare(key, mapping, table)
         show_report(prepared)

@@ -1,0 +1,45 @@
+"""The whole upload flow in a real browser: home → Data → upload CSV → report → save → listed."""
+
+import pytest
+
+from core.datasets import list_datasets
+from tests.conftest import csv_bytes, labelled_rows
+from tests.e2e.conftest import screenshot
+
+pytestmark = pytest.mark.browser
+
+
+def test_upload_csv_and_see_dataset_listed(server, page, tmp_path, monkeypatch):
+    page.goto(server["url"])
+    page.get_by_role("heading", name="Opinion Lab").wait_for()
+    screenshot(page, "01-home")
+
+    page.get_by_role("link", name="Data").first.click()
+    page.get_by_text("Upload a file or pick a sample to begin.").wait_for()
+    csv_file = tmp_path / "shop_reviews.csv"
+    rows = [(t, lab, "shop" if i % 2 else "web") for i, (t, lab) in enumerate(labelled_rows(15))]
+    csv_file.write_bytes(csv_bytes(rows, header=("review", "sentiment", "source")))
+    page.locator("input[type=file]").set_input_files(str(csv_file))
+    page.get_by_text("No blocking problems").wait_for()
+    page.get_by_text("Check report").wait_for()
+    screenshot(page, "02-data-report")
+
+    name_box = page.get_by_label("Dataset name")
+    name_box.fill("browser reviews")
+    page.get_by_role("button", name="Save dataset").click()
+    page.get_by_text("with 30 rows").wait_for()
+    page.get_by_text("browser reviews — 30 rows").wait_for()
+    screenshot(page, "03-data-saved")
+
+    monkeypatch.setenv("OPINIONLAB_HOME", str(server["home"]))
+    assert [c["name"] for c in list_datasets()] == ["browser reviews"]
+
+
+def test_language_switch_in_browser(server, page):
+    page.goto(server["url"])
+    page.get_by_role("heading", name="Opinion Lab").wait_for()
+    page.get_by_text("简体中文").click()
+    page.get_by_role("heading", name="舆情实验室").wait_for()
+    page.get_by_text("从这里开始").wait_for()
+    assert "lang=zh" in page.url
+    screenshot(page, "04-home-zh")

@@ -1,0 +1,12 @@
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+APP = str(Path(__file__).resolve().parents[2] / "app.py")
+
+
+@pytest.fixture
+def app():
+    """The whole app (navigation, sidebar) started on its home page."""
+    return AppTest.from_file(APP, default_timeout=120)

@@ -1,0 +1,98 @@
+import io
+
+import pandas as pd
+
+from core.datasets import list_datasets, load_rows
+from tests.conftest import csv_bytes, labelled_rows
+
+
+def open_data(app):
+    app.run()
+    app.switch_page("pages/data.py").run()
+    assert not app.exception
+    return app
+
+
+def upload(app, name: str, data: bytes, mime: str = "text/csv"):
+    app.file_uploader(key="upload").set_value((name, data, mime)).run()
+    assert not app.exception
+    return app
+
+
+def test_upload_check_and_save(app):
+    open_data(app)
+    assert any("Upload a file" in i.value for i in app.info)
+    rows = [(t, lab, "shop" if i % 2 else "web") for i, (t, lab) in enumerate(labelled_rows(10))]
+    upload(app, "reviews.csv", csv_bytes(rows, header=("review", "sentiment", "source")))
+    assert app.selectbox(key=next(s.key for s in app.selectbox if s.key.startswith("col_text"))).value == "review"
+    assert [m.value for m in app.metric] == ["20", "20", "2"]
+    assert any("usable dataset" in s.value for s in app.success)
+    app.text_input[0].set_value("shop reviews")
+    app.button(key="FormSubmitter:save_dataset-Save dataset").click().run()
+    assert any("Saved dataset **shop reviews**" in s.value for s in app.success)
+    cards = list_datasets()
+    assert [c["name"] for c in cards] == ["shop reviews"]
+    assert cards[0]["columns"]["group"] == "source"
+
+
+def test_changing_a_column_changes_the_report(app):
+    open_data(app)
+    rows = [(t, lab, "a" if i < 18 else "b") for i, (t, lab) in enumerate(labelled_rows(10))]
+    upload(app, "r.csv", csv_bytes(rows, header=("text", "label", "other")))
+    label_box = next(s for s in app.selectbox if s.key.startswith("col_label"))
+    assert label_box.value == "label"
+    label_box.set_value("other").run()
+    assert not app.exception
+    assert any("fewer than 5 examples" in e.value and "'b' (2)" in e.value for e in app.error)
+    assert any("Fix the problems" in e.value for e in app.error)
+
+
+def test_bad_upload_shows_message_not_traceback(app):
+    open_data(app)
+    upload(app, "broken.csv", b"text,label\ngood,positive\nbad, awful,negative,extra\n")
+    assert not app.exception
+    assert any("Line 3" in e.value and "header has 2" in e.value for e in app.error)
+
+
+def test_binary_upload_is_refused(app):
+    open_data(app)
+    upload(app, "photo.csv", bytes(range(256)) * 20)
+    assert any("binary data" in e.value for e in app.error)
+
+
+def test_gbk_excel_and_bom_uploads(app):
+    open_data(app)
+    rows = [("这部电影非常好看，强烈推荐", "正面"), ("质量太差了，很失望", "负面")]
+    rows = [(f"{t}{i}", lab) for i in range(6) for t, lab in rows]
+    upload(app, "中文.csv", csv_bytes(rows, header=("评论", "情感"), encoding="gbk"))
+    assert any("gb18030" in m.value for m in app.markdown)
+    buffer = io.BytesIO()
+    pd.DataFrame(labelled_rows(10), columns=["text", "label"]).to_excel(buffer, index=False)
+    upload(app, "r.xlsx", buffer.getvalue(), "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    assert any("**excel**" in m.value for m in app.markdown)
+
+
+def test_sample_then_bad_name_then_good_name(app):
+    open_data(app)
+    app.radio(key="source_mode").set_value("sample").run()
+    app.selectbox(key="sample").set_value("sample:chinese-reviews").run()
+    assert not app.exception
+    assert any("repeated an earlier text" in w.value for w in app.warning)
+    app.text_input[0].set_value("../escape")
+    app.button(key="FormSubmitter:save_dataset-Save dataset").click().run()
+    assert any("is not allowed" in e.value for e in app.error)
+    assert list_datasets() == []
+    app.text_input[0].set_value("中文评论")
+    app.button(key="FormSubmitter:save_dataset-Save dataset").click().run()
+    assert [c["name"] for c in list_datasets()] == ["中文评论"]
+    assert len(load_rows("中文评论")) > 17000
+
+
+def test_delete_needs_confirmation(app):
+    open_data(app)
+    upload(app, "r.csv", csv_bytes(labelled_rows(10)))
+    app.button(key="FormSubmitter:save_dataset-Save dataset").click().run()
+    card = list_datasets()[0]
+    assert any(card["name"] in e.label for e in app.expander)
+    app.button(key=f"del_{card['id']}").click().run()
+    assert list_datasets() == []

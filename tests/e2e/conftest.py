@@ -1,5 +1,6 @@
 """A real Streamlit server and headless Debian Chromium driven by Playwright."""
 
+import contextlib
 import os
 import shutil
 import socket
@@ -31,11 +32,9 @@ def _wait_healthy(url: str, proc: subprocess.Popen, attempts: int = 600) -> None
                 if response.status == 200:
                     return
         except OSError:
-            proc.wait  # noqa: B018 - keep polling
-            try:
+            # wait a moment for the server (or for it to die) before the next poll
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=0.2)
-            except subprocess.TimeoutExpired:
-                pass
     raise RuntimeError("streamlit did not become healthy")
 
 

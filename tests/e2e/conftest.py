@@ -80,14 +80,23 @@ def browser():
 
 @pytest.fixture
 def page(browser):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    context = browser.new_context(viewport={"width": 1400, "height": 2000}, accept_downloads=True)
     page = context.new_page()
     page.set_default_timeout(60_000)
     yield page
     context.close()
 
 
+def settle(page) -> None:
+    """Wait until Streamlit has finished the current script run (no 'Running' widget, no skeletons)."""
+    page.wait_for_selector('[data-testid="stStatusWidget"]', state="hidden")
+    page.wait_for_selector('[data-testid="stSkeleton"]', state="hidden")
+
+
 def screenshot(page, name: str) -> Path:
+    """A picture of the page once its content is there (Streamlit scrolls inside its own
+    container, so the viewport is made tall instead of using full_page)."""
+    settle(page)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)

@@ -21,7 +21,8 @@ def test_upload_csv_and_see_dataset_listed(server, page, tmp_path, monkeypatch):
     csv_file.write_bytes(csv_bytes(rows, header=("review", "sentiment", "source")))
     page.locator("input[type=file]").set_input_files(str(csv_file))
     page.get_by_text("No blocking problems").wait_for()
-    page.get_by_text("Check report").wait_for()
+    page.get_by_text("Check report").scroll_into_view_if_needed()
+    page.get_by_text("Class balance per split").wait_for()
     screenshot(page, "02-data-report")
 
     name_box = page.get_by_label("Dataset name")

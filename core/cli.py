@@ -109,6 +109,145 @@ def cmd_data_remove(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# train and jobs ----------------------------------------------------------------------------
+def _config_from_args(args: argparse.Namespace):
+    from core.training import TrainConfig, config_from_preset
+
+    if getattr(args, "config", None):
+        return TrainConfig.load(args.config)
+    if not args.dataset:
+        from core.errors import ConfigError
+
+        raise ConfigError("Name the dataset to train on (--dataset NAME) or give a saved config (--config PATH).")
+    return config_from_preset(
+        args.preset, dataset=args.dataset, model=args.model, method=args.method, epochs=args.epochs,
+        batch_size=args.batch_size, learning_rate=args.lr, max_length=args.max_length, limit=args.limit,
+        seed=args.seed)
+
+
+def _train_result(folder, status: dict) -> dict[str, Any]:
+    from core.workspace import read_json
+
+    metrics = read_json(folder / "metrics.json", {}) or {}
+    test = metrics.get("test") or {}
+    baseline = ((metrics.get("baseline") or {}).get("test") or {})
+    return {
+        "run_id": folder.name, "run_dir": str(folder), "status": status.get("status"),
+        "reason": status.get("reason"),
+        "metrics": {"accuracy": test.get("accuracy"), "macro_f1": test.get("macro_f1"),
+                    "weighted_f1": test.get("weighted_f1"), "baseline_accuracy": baseline.get("accuracy"),
+                    "baseline_macro_f1": baseline.get("macro_f1")},
+        "trainable_parameters": metrics.get("trainable_parameters"),
+        "steps": metrics.get("steps"), "seconds": metrics.get("seconds"),
+    }
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from core import jobs
+    from core.training import create_run, run_training
+    from core.workspace import Registry, read_json
+
+    registry = Registry()
+    if args.job:  # a worker started by the job queue
+        job = registry.job(args.job)
+        registry.update_job(args.job, pid=os.getpid())
+        folder = Path(args.config).parent
+        try:
+            run_training(folder, resume=args.resume, registry=registry)
+        except OpinionLabError as exc:
+            jobs.finish(args.job, "failed", str(exc), registry)
+            raise
+        except BaseException as exc:
+            status = read_json(folder / "status.json", {}) or {}
+            jobs.finish(args.job, "failed", status.get("reason") or f"{type(exc).__name__}: {exc}", registry)
+            raise
+        status = read_json(folder / "status.json", {}) or {}
+        jobs.finish(job["id"], status.get("status", "failed"), status.get("reason"), registry)
+    elif args.config and args.resume:
+        folder = Path(args.config).parent
+        run_training(folder, resume=True, registry=registry)
+    else:
+        config = _config_from_args(args)
+        folder = create_run(config, registry, created_by=os.environ.get("USER"))
+        print(f"Run {folder.name}: training {config.method} on {config.dataset!r} (progress in {folder}/progress.jsonl)",
+              file=sys.stderr)
+        run_training(folder, registry=registry)
+    status = read_json(folder / "status.json", {}) or {}
+    result = _train_result(folder, status)
+    m = result["metrics"]
+    lines = [f"Run {result['run_id']}: {result['status']}"]
+    if m["accuracy"] is not None:
+        lines.append(f"  test accuracy {m['accuracy']:.4f}, macro F1 {m['macro_f1']:.4f} "
+                     f"(baseline accuracy {m['baseline_accuracy']:.4f})")
+    _emit(result, args.json, lines)
+    return EXIT_OK if result["status"] in ("succeeded", "cancelled") else EXIT_INTERNAL
+
+
+def cmd_jobs_submit(args: argparse.Namespace) -> int:
+    from core import jobs
+    from core.training import create_run
+
+    folder = create_run(_config_from_args(args), created_by=os.environ.get("USER"))
+    job = jobs.describe(jobs.submit(folder, created_by=os.environ.get("USER")))
+    _emit(job, args.json, [f"Submitted job {job['id']} (run {job['run_id']}): {job['status']}"])
+    return EXIT_OK
+
+
+def _job_line(job: dict[str, Any]) -> str:
+    progress = f"{job['step']}/{job['total_steps']}" if job["total_steps"] else "-"
+    return f"{job['id']}  {job['status']:<11} {progress:>11}  run {job['run_id']}" + (
+        f"  ({job['error']})" if job["error"] else "")
+
+
+def cmd_jobs_list(args: argparse.Namespace) -> int:
+    from core import jobs
+    from core.workspace import Registry
+
+    registry = Registry()
+    jobs.reconcile(registry)
+    listed = [jobs.describe(j, registry) for j in registry.jobs()]
+    _emit({"jobs": listed}, args.json, [_job_line(j) for j in listed] or ["No jobs."])
+    return EXIT_OK
+
+
+def cmd_jobs_show(args: argparse.Namespace) -> int:
+    from core import jobs
+
+    job = jobs.describe(jobs.get(args.id))
+    _emit(job, args.json, [_job_line(job), f"  command: {job['command']}"])
+    return EXIT_OK
+
+
+def cmd_jobs_action(args: argparse.Namespace) -> int:
+    from core import jobs
+
+    if args.verb == "cancel":
+        jobs.cancel(args.id)
+    elif args.verb == "resume":
+        jobs.resume(args.id)
+    else:
+        jobs.move(args.id, "up" if args.verb == "up" else "down")
+    job = jobs.describe(jobs.get(args.id))
+    _emit(job, args.json, [_job_line(job)])
+    return EXIT_OK
+
+
+def _add_train_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dataset", help="name of a saved dataset")
+    parser.add_argument("--config", help="a saved training config (JSON)")
+    parser.add_argument("--model", default=None, help="default | PATH | HUB_ID")
+    parser.add_argument("--method", default=None, choices=["full", "lora", "baseline"])
+    parser.add_argument("--preset", default="quick", choices=["quick", "standard", "best"])
+    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--batch-size", dest="batch_size", type=int)
+    parser.add_argument("--lr", type=float)
+    parser.add_argument("--max-length", dest="max_length", type=int)
+    parser.add_argument("--limit", type=int, help="use at most N training rows")
+    parser.add_argument("--seed", type=int)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m core", description="Opinion Lab from the command line.")
     groups = parser.add_subparsers(dest="group", required=True, parser_class=_Parser)
@@ -130,6 +269,29 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("name")
         sub.set_defaults(func=func)
     for sub in (*verbs.choices.values(),):
+        sub.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+
+    train = groups.add_parser("train", help="train a model in the foreground (or as a job worker)")
+    _add_train_options(train)
+    train.add_argument("--resume", action="store_true", help="continue the run of --config from its checkpoint")
+    train.add_argument("--job", help=argparse.SUPPRESS)
+    train.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    train.set_defaults(func=cmd_train)
+
+    jobs_parser = groups.add_parser("jobs", help="background jobs: submit, list, show, cancel, resume, up, down")
+    job_verbs = jobs_parser.add_subparsers(dest="verb", required=True, parser_class=_Parser)
+    submit = job_verbs.add_parser("submit", help="create a run and queue it as a background job")
+    _add_train_options(submit)
+    submit.set_defaults(func=cmd_jobs_submit)
+    job_verbs.add_parser("list", help="all jobs, newest first").set_defaults(func=cmd_jobs_list)
+    job_verbs.add_parser("show", help="one job").set_defaults(func=cmd_jobs_show)
+    for verb, helptext in (("cancel", "stop a running job (it checkpoints) or drop a queued one"),
+                           ("resume", "continue a cancelled, interrupted or failed job"),
+                           ("up", "run a queued job sooner"), ("down", "run a queued job later")):
+        job_verbs.add_parser(verb, help=helptext).set_defaults(func=cmd_jobs_action)
+    for verb, sub in job_verbs.choices.items():
+        if verb not in ("submit", "list"):
+            sub.add_argument("id", help="job id (or its run id)")
         sub.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     return parser
 

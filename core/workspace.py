@@ -237,6 +237,75 @@ class Registry:
         with self.connect() as db:
             db.execute("DELETE FROM datasets WHERE id = ?", (ds_id,))
 
+    # Runs -----------------------------------------------------------------------------
+    def add_run(self, run_id: str, dataset: str, dataset_id: str | None, created_by: str | None, info: dict) -> None:
+        with self.connect() as db:
+            db.execute(
+                "INSERT INTO runs (id, name, dataset_id, created_at, created_by, status, info) VALUES (?,?,?,?,?,?,?)",
+                (run_id, dataset, dataset_id, time.time(), created_by, "queued", json.dumps(info, default=str)),
+            )
+
+    def update_run(self, run_id: str, status: str, info: dict | None = None) -> None:
+        with self.connect() as db:
+            row = db.execute("SELECT info FROM runs WHERE id = ?", (run_id,)).fetchone()
+            if row is None:
+                return
+            merged = {**json.loads(row["info"]), **(info or {})}
+            db.execute("UPDATE runs SET status = ?, info = ? WHERE id = ?",
+                       (status, json.dumps(merged, default=str), run_id))
+
+    def runs(self) -> list[dict]:
+        with self.connect() as db:
+            rows = db.execute("SELECT * FROM runs ORDER BY created_at DESC").fetchall()
+        return [_info_row(r) for r in rows]
+
+    def run(self, run_id: str) -> dict | None:
+        with self.connect() as db:
+            row = db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+        return _info_row(row) if row else None
+
+    def remove_run(self, run_id: str) -> None:
+        with self.connect() as db:
+            db.execute("DELETE FROM runs WHERE id = ?", (run_id,))
+            db.execute("DELETE FROM jobs WHERE run_id = ?", (run_id,))
+
+    # Jobs -----------------------------------------------------------------------------
+    def add_job(self, job_id: str, kind: str, run_id: str, config_path: str, created_by: str | None) -> None:
+        with self.connect() as db:
+            position = db.execute("SELECT COALESCE(MAX(position), 0) + 1 FROM jobs").fetchone()[0]
+            db.execute(
+                "INSERT INTO jobs (id, kind, created_at, created_by, status, position, run_id, config_path) "
+                "VALUES (?,?,?,?,?,?,?,?)",
+                (job_id, kind, time.time(), created_by, "queued", position, run_id, config_path),
+            )
+
+    def jobs(self, statuses: tuple[str, ...] | None = None) -> list[dict]:
+        with self.connect() as db:
+            if statuses:
+                marks = ",".join("?" * len(statuses))
+                rows = db.execute(f"SELECT * FROM jobs WHERE status IN ({marks}) ORDER BY position", statuses).fetchall()
+            else:
+                rows = db.execute("SELECT * FROM jobs ORDER BY created_at DESC").fetchall()
+        return [_info_row(r) for r in rows]
+
+    def job(self, job_id: str) -> dict | None:
+        with self.connect() as db:
+            row = db.execute("SELECT * FROM jobs WHERE id = ? OR run_id = ?", (job_id, job_id)).fetchone()
+        return _info_row(row) if row else None
+
+    def update_job(self, job_id: str, expect: tuple[str, ...] | None = None, **values) -> bool:
+        """Set columns of a job; with ``expect``, only while its status is one of those (atomic)."""
+        if "info" in values:
+            values["info"] = json.dumps(values["info"], default=str)
+        sets = ", ".join(f"{k} = ?" for k in values)
+        params = [*values.values(), job_id]
+        sql = f"UPDATE jobs SET {sets} WHERE id = ?"
+        if expect:
+            sql += f" AND status IN ({','.join('?' * len(expect))})"
+            params += list(expect)
+        with self.connect() as db:
+            return db.execute(sql, params).rowcount > 0
+
     def counts(self) -> dict[str, int]:
         with self.connect() as db:
             return {
@@ -246,6 +315,12 @@ class Registry:
                     "SELECT COUNT(*) FROM jobs WHERE status IN ('queued', 'running')"
                 ).fetchone()[0],
             }
+
+
+def _info_row(row: sqlite3.Row) -> dict:
+    out = dict(row)
+    out["info"] = json.loads(out.get("info") or "{}")
+    return out
 
 
 def _dataset_row(row: sqlite3.Row) -> dict:

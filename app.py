@@ -2,13 +2,24 @@
 
 import streamlit as st
 
+from core.jobs import reconcile
 from pages._shared import language_selector, t
+
+
+@st.cache_resource
+def reconcile_once_per_server() -> bool:
+    """A new server start marks jobs whose worker died meanwhile as interrupted."""
+    reconcile()
+    return True
+
 
 st.set_page_config(page_title="Opinion Lab", page_icon=":material/insights:", layout="wide")
 language_selector()
+reconcile_once_per_server()
 
 pages = [
     st.Page("pages/home.py", title=t("nav.home"), icon=":material/home:", url_path="home", default=True),
     st.Page("pages/data.py", title=t("nav.data"), icon=":material/table_view:", url_path="data"),
+    st.Page("pages/train.py", title=t("nav.train"), icon=":material/model_training:", url_path="train"),
 ]
 st.navigation(pages).run()

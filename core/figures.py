@@ -28,3 +28,21 @@ def text_length_figure(lengths: pd.Series, lang: str = "en") -> go.Figure:
     fig.update_layout(template=_TEMPLATE, height=320, margin=dict(t=30, b=30, l=40, r=10),
                       xaxis_title=t("chart.length", lang), yaxis_title=t("chart.texts", lang))
     return fig
+
+
+def training_curves_figure(events: list[dict], lang: str = "en") -> go.Figure:
+    """Training loss per step and validation macro F1 per evaluation, on two y-axes."""
+    from plotly.subplots import make_subplots
+
+    steps = [e for e in events if e.get("event") == "step"]
+    evals = [e for e in events if e.get("event") == "eval"]
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    fig.add_trace(go.Scatter(x=[e["step"] for e in steps], y=[e["loss"] for e in steps], mode="lines",
+                             name=t("chart.loss", lang)), secondary_y=False)
+    fig.add_trace(go.Scatter(x=[e["step"] for e in evals], y=[e["metrics"].get("macro_f1") for e in evals],
+                             mode="lines+markers", name=t("chart.val_f1", lang)), secondary_y=True)
+    fig.update_layout(template=_TEMPLATE, height=260, margin=dict(t=20, b=30, l=40, r=40),
+                      legend=dict(orientation="h", y=1.15), xaxis_title=t("chart.step", lang))
+    fig.update_yaxes(title_text=t("chart.loss", lang), secondary_y=False)
+    fig.update_yaxes(title_text=t("chart.val_f1", lang), range=[0, 1], secondary_y=True)
+    return fig

@@ -225,9 +225,14 @@ class Progress:
         with open(self.path, "a", encoding="utf-8") as fh:
             fh.write(line + "\n")
 
-    def status(self, status: str, **values: Any) -> None:
+    def status(self, status: str, throttle: bool = False, **values: Any) -> None:
+        """Record the run's status; ``throttle`` skips a routine update if one was written <1 s ago."""
         if not self.main:
             return
+        now = time.monotonic()
+        if throttle and now - getattr(self, "_last_status", 0.0) < 1.0:
+            return
+        self._last_status = now
         previous = read_json(self.folder / "status.json", {}) or {}
         record = {**previous, "status": status, "pid": os.getpid(), "updated_at": time.time(), **values}
         atomic_write_json(self.folder / "status.json", record)
@@ -406,9 +411,10 @@ def run_training(folder: Path, resume: bool = False, registry: Registry | None =
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         return _run(folder, config, registry, progress, stop, resume)
-    except StopRequested:
-        progress.status("cancelled", reason="stopped by the user; resume continues from the last checkpoint")
-        progress.log("stopped")
+    except StopRequested as stopped:
+        progress.status("cancelled", step=stopped.args[0],
+                        reason="stopped by the user; resume continues from the last checkpoint")
+        progress.log("stopped", step=stopped.args[0])
         return {"status": "cancelled"}
     except BaseException as exc:
         reason = _failure_reason(exc)
@@ -573,7 +579,7 @@ def _fine_tune(folder: Path, config: TrainConfig, registry: Registry, progress: 
             remaining = (total_steps - state["step"]) * config.batch_size * config.grad_accum * world / max(rate, 1e-6)
             progress.log("step", step=state["step"], total_steps=total_steps, epoch=state["epoch"] + 1,
                          loss=loss_value, lr=scheduler.get_last_lr()[0], samples_per_s=rate, eta_s=remaining)
-            progress.status("running", step=state["step"], total_steps=total_steps, eta_s=remaining)
+            progress.status("running", throttle=True, step=state["step"], total_steps=total_steps, eta_s=remaining)
             end_of_epoch = state["batch_in_epoch"] >= len(groups_of)
             due = (config.eval_every and state["step"] % config.eval_every == 0) or (not config.eval_every and end_of_epoch)
             if due or state["step"] == total_steps:
@@ -599,7 +605,7 @@ def _fine_tune(folder: Path, config: TrainConfig, registry: Registry, progress: 
                 save_checkpoint()
             if stop["requested"]:
                 save_checkpoint()
-                raise StopRequested()
+                raise StopRequested(state["step"])
     if best_state is not None:
         base_model.load_state_dict(best_state)
     accelerator.wait_for_everyone()
@@ -671,3 +677,30 @@ def _train_step(model: Any, group: list[list[int]], encoded: list[list[int]], y:
             progress.log("oom", step=state["step"] + 1, message=(
                 f"Out of GPU memory: each batch now runs in {state['split']} passes of about "
                 f"{math.ceil(config.batch_size / state['split'])} texts (gradient accumulation doubled, same effective batch)."))
+
+
+def submit_command(config: TrainConfig) -> str:
+    """The CLI line that queues the same run as the Train page's button."""
+    import shlex
+
+    defaults = config_from_preset(config.preset, dataset=config.dataset) if config.preset else TrainConfig()
+    parts = ["python", "-m", "core", "jobs", "submit", "--dataset", config.dataset, "--model", config.model,
+             "--method", config.method]
+    if config.preset:
+        parts += ["--preset", config.preset]
+    flags = {"epochs": "--epochs", "batch_size": "--batch-size", "learning_rate": "--lr",
+             "max_length": "--max-length", "limit": "--limit", "seed": "--seed"}
+    for name, flag in flags.items():
+        if getattr(config, name) != getattr(defaults, name):
+            parts += [flag, str(getattr(config, name))]
+    return " ".join(shlex.quote(p) for p in parts)
+
+
+def delete_run(run_id: str, registry: Registry | None = None) -> None:
+    """Remove a run that is not running: registry rows first, then its folder."""
+    registry = registry or Registry()
+    job = registry.job(run_id)
+    if job and job["status"] in ("queued", "running"):
+        raise ConfigError(f"Run {run_id} is {job['status']}: stop it before deleting it.")
+    registry.remove_run(run_id)
+    shutil.rmtree(run_dir_of(run_id, registry), ignore_errors=True)

@@ -1,0 +1,144 @@
+"""Job lifecycle with real worker processes (the tiny model, so each run takes seconds).
+
+Waiting is bounded polling of the worker's own files, never a fixed sleep."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from core import jobs
+from core.errors import ConfigError
+from core.training import create_run, read_progress
+from core.workspace import Registry, read_json
+from tests.core.test_training import tiny_config
+
+
+def wait_for(predicate, timeout=240.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def job_status(job_id):
+    jobs.reconcile()
+    return Registry().job(job_id)["status"]
+
+
+def wait_done(job_id, timeout=240.0):
+    return wait_for(lambda: job_status(job_id) not in ("queued", "running") and job_status(job_id),
+                    timeout, f"job {job_id} to end")
+
+
+def last_step(run_dir):
+    steps = [e["step"] for e in read_progress(run_dir) if e["event"] == "step"]
+    return steps[-1] if steps else 0
+
+
+def test_submit_runs_to_success_with_the_cli_command(easy_dataset, tiny_model_dir):
+    folder = create_run(tiny_config(tiny_model_dir, epochs=2))
+    job = jobs.submit(folder)
+    assert job["status"] == "running" and job["pid"]
+    described = jobs.describe(job)
+    assert "-m core train --config" in described["command"] and str(folder / "config.json") in described["command"]
+    assert wait_done(job["id"]) == "succeeded"
+    shown = jobs.describe(Registry().job(job["id"]))
+    assert shown["step"] == shown["total_steps"] > 0 and shown["error"] is None
+    assert (folder / "model" / "model.safetensors").exists()
+
+
+def test_one_job_at_a_time_on_cpu_and_queue_order(easy_dataset, tiny_model_dir, monkeypatch):
+    monkeypatch.setattr(jobs, "capacity", lambda: 1)
+    first = jobs.submit(create_run(tiny_config(tiny_model_dir, epochs=2)))
+    second = jobs.submit(create_run(tiny_config(tiny_model_dir, epochs=2)))
+    third = jobs.submit(create_run(tiny_config(tiny_model_dir, epochs=2)))
+    assert (first["status"], second["status"], third["status"]) == ("running", "queued", "queued")
+    jobs.move(third["id"], "up")
+    assert [j["id"] for j in Registry().jobs(("queued",))] == [third["id"], second["id"]]
+    jobs.cancel(second["id"])
+    assert job_status(second["id"]) == "cancelled"
+    assert wait_done(first["id"]) == "succeeded"
+    # the first worker started the next queued job as it ended
+    assert wait_done(third["id"]) == "succeeded"
+    assert job_status(second["id"]) == "cancelled"
+
+
+def test_stop_is_cooperative_and_resume_finishes_the_planned_steps(easy_dataset, tiny_model_dir):
+    folder = create_run(tiny_config(tiny_model_dir, epochs=20, checkpoint_every=5, eval_every=1000))
+    job = jobs.submit(folder)
+    wait_for(lambda: last_step(folder) >= 3, what="a few steps")
+    jobs.cancel(job["id"])
+    assert wait_done(job["id"]) == "cancelled"
+    status = read_json(folder / "status.json")
+    assert status["status"] == "cancelled"
+    pointer = read_json(folder / "checkpoints" / "latest.json")
+    assert pointer["step"] == status["step"]
+    jobs.resume(job["id"])
+    assert wait_done(job["id"]) == "succeeded"
+    metrics = read_json(folder / "metrics.json")
+    assert metrics["steps"] == metrics["total_steps"] == 12 * 20
+    assert any(e["event"] == "resumed" for e in read_progress(folder))
+
+
+@pytest.mark.parametrize("kill_at", [2, 7])
+def test_sigkill_shows_interrupted_and_resume_completes(easy_dataset, tiny_model_dir, kill_at):
+    folder = create_run(tiny_config(tiny_model_dir, epochs=15, checkpoint_every=3, eval_every=1000))
+    job = jobs.submit(folder)
+    wait_for(lambda: last_step(folder) >= kill_at, what=f"step {kill_at}")
+    os.kill(Registry().job(job["id"])["pid"], signal.SIGKILL)
+    assert wait_for(lambda: job_status(job["id"]) == "interrupted", what="interrupted")
+    assert "unexpectedly" in Registry().job(job["id"])["error"]
+    jobs.resume(job["id"])
+    assert wait_done(job["id"]) == "succeeded"
+    metrics = read_json(folder / "metrics.json")
+    assert metrics["steps"] == metrics["total_steps"] == 12 * 15
+
+
+def test_dataset_deleted_while_the_job_waits(easy_dataset, tiny_model_dir, monkeypatch):
+    from core.datasets import remove_dataset
+
+    monkeypatch.setattr(jobs, "capacity", lambda: 0)  # nothing may start yet
+    folder = create_run(tiny_config(tiny_model_dir))
+    job = jobs.submit(folder)
+    assert job["status"] == "queued"
+    remove_dataset("easy")
+    monkeypatch.setattr(jobs, "capacity", lambda: 1)
+    jobs.schedule()
+    assert wait_done(job["id"]) == "failed"
+    assert "dataset missing" in jobs.describe(Registry().job(job["id"]))["error"]
+
+
+def test_cannot_resume_a_running_or_succeeded_job(easy_dataset, tiny_model_dir):
+    job = jobs.submit(create_run(tiny_config(tiny_model_dir, epochs=1)))
+    assert wait_done(job["id"]) == "succeeded"
+    with pytest.raises(ConfigError, match="only cancelled, interrupted or failed"):
+        jobs.resume(job["id"])
+    with pytest.raises(ConfigError, match="only queued or running"):
+        jobs.cancel(job["id"])
+
+
+def test_cli_jobs_submit_show_json(easy_dataset, tiny_model_dir, workspace):
+    import json
+
+    env = {**os.environ, "OPINIONLAB_HOME": str(workspace)}
+    out = subprocess.run([sys.executable, "-m", "core", "jobs", "submit", "--dataset", "easy", "--model",
+                          str(tiny_model_dir), "--epochs", "1", "--batch-size", "8", "--max-length", "32", "--json"],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr
+    job_id = json.loads(out.stdout.strip().splitlines()[-1])["id"]
+    assert wait_done(job_id) == "succeeded"
+    shown = subprocess.run([sys.executable, "-m", "core", "jobs", "show", job_id, "--json"],
+                           capture_output=True, text=True, env=env, timeout=300)
+    data = json.loads(shown.stdout.strip().splitlines()[-1])
+    assert {"id", "kind", "status", "pid", "step", "total_steps", "run_dir", "error"} <= set(data)
+    assert data["status"] == "succeeded" and data["step"] == data["total_steps"]
+    bad = subprocess.run([sys.executable, "-m", "core", "jobs", "submit", "--dataset", "easy", "--lr", "0"],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert bad.returncode == 2 and "Learning rate 0" in bad.stderr

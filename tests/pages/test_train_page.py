@@ -1,0 +1,48 @@
+from core.workspace import Registry
+from tests.core.test_jobs import wait_done
+
+
+def open_train(app):
+    app.run()
+    app.switch_page("pages/train.py").run()
+    assert not app.exception
+    return app
+
+
+def test_no_datasets_points_to_data_page(app):
+    open_train(app)
+    assert any("No datasets yet" in i.value for i in app.info)
+    assert any("No training jobs yet" in i.value for i in app.info)
+
+
+def test_launch_baseline_and_see_it_in_the_live_panel(app, easy_dataset):
+    open_train(app)
+    app.radio(key="train_method").set_value("baseline").run()
+    assert not app.exception
+    command = app.code[0].value
+    assert command.startswith("python -m core jobs submit --dataset easy") and "--method baseline" in command
+    assert any("Estimated duration" in c.value for c in app.caption)
+    app.button(key="train_start").click().run()
+    assert any("Started run" in s.value for s in app.success)
+    job = Registry().jobs()[0]
+    assert wait_done(job["id"]) == "succeeded"
+    app.run()  # a reload (or the fragment's next tick) shows the finished run
+    assert any(job["run_id"] in m.value and "succeeded" in m.value for m in app.markdown)
+    assert any("Test accuracy" in c.value for c in app.caption)
+
+
+def test_bad_settings_are_listed_not_launched(app, easy_dataset, tiny_model_dir):
+    open_train(app)
+    app.radio(key="train_model_choice").set_value("custom").run()
+    app.text_input(key="train_model_path").set_value(str(tiny_model_dir)).run()
+    app.number_input(key="adv_max_length_quick_full").set_value(4096)
+    app.button[0].click().run()  # the form's apply button
+    assert any("above the model's limit of 128" in e.value for e in app.error)
+    assert not any(b.key == "train_start" for b in app.button)
+    assert Registry().jobs() == []
+
+
+def test_train_page_in_chinese(app, easy_dataset):
+    app.query_params["lang"] = "zh"
+    open_train(app)
+    assert app.title[0].value == "训练"

@@ -142,6 +142,13 @@ def _train_result(folder, status: dict) -> dict[str, Any]:
     }
 
 
+def _is_run_config(path) -> bool:
+    from core.workspace import read_json
+
+    config = read_json(path, {}) or {}
+    return bool(config.get("run_id")) and path.parent.name == config["run_id"] and (path.parent / "status.json").exists()
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -165,9 +172,11 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise
         status = read_json(folder / "status.json", {}) or {}
         jobs.finish(job["id"], status.get("status", "failed"), status.get("reason"), registry)
-    elif args.config and args.resume:
+    elif args.config and _is_run_config(Path(args.config)):
+        # a run's own config: carry out that run in place (this is what launchers such as
+        # torchrun or accelerate launch start on every rank)
         folder = Path(args.config).parent
-        run_training(folder, resume=True, registry=registry)
+        run_training(folder, resume=args.resume, registry=registry)
     else:
         config = _config_from_args(args)
         folder = create_run(config, registry, created_by=os.environ.get("USER"))

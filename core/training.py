@@ -214,7 +214,9 @@ def create_run(config: TrainConfig, registry: Registry | None = None, created_by
 class Progress:
     """Appends JSON lines to progress.jsonl and keeps status.json and the registry in step."""
 
-    def __init__(self, folder: Path, registry: Registry, run_id: str, main: bool = True):
+    def __init__(self, folder: Path, registry: Registry, run_id: str, main: bool | None = None):
+        if main is None:  # under torchrun / accelerate launch only rank 0 writes
+            main = int(os.environ.get("RANK", "0")) == 0
         self.folder, self.registry, self.run_id, self.main = folder, registry, run_id, main
         self.path = folder / "progress.jsonl"
 

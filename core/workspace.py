@@ -222,12 +222,12 @@ class Registry:
             ) from exc
 
     def datasets(self) -> list[dict]:
-        with self.connect() as db:
+        with self.connect(transaction=False) as db:  # reads take no write lock
             rows = db.execute("SELECT * FROM datasets ORDER BY created_at DESC").fetchall()
         return [_dataset_row(r) for r in rows]
 
     def dataset(self, name_or_id: str) -> dict | None:
-        with self.connect() as db:
+        with self.connect(transaction=False) as db:  # reads take no write lock
             row = db.execute(
                 "SELECT * FROM datasets WHERE name = ? OR id = ?", (name_or_id, name_or_id)
             ).fetchone()
@@ -255,12 +255,12 @@ class Registry:
                        (status, json.dumps(merged, default=str), run_id))
 
     def runs(self) -> list[dict]:
-        with self.connect() as db:
+        with self.connect(transaction=False) as db:  # reads take no write lock
             rows = db.execute("SELECT * FROM runs ORDER BY created_at DESC").fetchall()
         return [_info_row(r) for r in rows]
 
     def run(self, run_id: str) -> dict | None:
-        with self.connect() as db:
+        with self.connect(transaction=False) as db:  # reads take no write lock
             row = db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
         return _info_row(row) if row else None
 
@@ -280,7 +280,7 @@ class Registry:
             )
 
     def jobs(self, statuses: tuple[str, ...] | None = None) -> list[dict]:
-        with self.connect() as db:
+        with self.connect(transaction=False) as db:  # reads take no write lock
             if statuses:
                 marks = ",".join("?" * len(statuses))
                 rows = db.execute(f"SELECT * FROM jobs WHERE status IN ({marks}) ORDER BY position", statuses).fetchall()
@@ -289,7 +289,7 @@ class Registry:
         return [_info_row(r) for r in rows]
 
     def job(self, job_id: str) -> dict | None:
-        with self.connect() as db:
+        with self.connect(transaction=False) as db:  # reads take no write lock
             row = db.execute("SELECT * FROM jobs WHERE id = ? OR run_id = ?", (job_id, job_id)).fetchone()
         return _info_row(row) if row else None
 
@@ -307,7 +307,7 @@ class Registry:
             return db.execute(sql, params).rowcount > 0
 
     def counts(self) -> dict[str, int]:
-        with self.connect() as db:
+        with self.connect(transaction=False) as db:  # reads take no write lock
             return {
                 "datasets": db.execute("SELECT COUNT(*) FROM datasets").fetchone()[0],
                 "runs": db.execute("SELECT COUNT(*) FROM runs").fetchone()[0],

@@ -33,8 +33,12 @@ def job_status(job_id):
 
 
 def wait_done(job_id, timeout=240.0):
-    return wait_for(lambda: job_status(job_id) not in ("queued", "running") and job_status(job_id),
-                    timeout, f"job {job_id} to end")
+    status = wait_for(lambda: job_status(job_id) not in ("queued", "running") and job_status(job_id),
+                      timeout, f"job {job_id} to end")
+    job = Registry().job(job_id)
+    log = Registry().root / "runs" / job["run_id"] / "worker.log"
+    print(f"job {job_id}: {status} ({job['error']})\n" + (log.read_text()[-3000:] if log.exists() else ""))
+    return status
 
 
 def last_step(run_dir):

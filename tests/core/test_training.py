@@ -212,3 +212,30 @@ def test_real_minilm_few_steps(workspace):
     assert metrics["steps"] == metrics["total_steps"] == 4
     config = json.loads((folder / "model" / "config.json").read_text())
     assert config["id2label"] == {"0": "negative", "1": "positive"} and config["num_hidden_layers"] == 6
+
+
+def test_disk_full_at_a_checkpoint_keeps_the_previous_one(easy_dataset, tiny_model_dir, monkeypatch):
+    import safetensors.torch
+
+    from core.errors import WorkspaceError
+
+    real_save = safetensors.torch.save_file
+    calls = {"n": 0}
+
+    def save_or_fail(tensors, path, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] >= 2:  # the first checkpoint is written, the second finds the disk full
+            raise OSError(28, "No space left on device")
+        return real_save(tensors, path, *args, **kwargs)
+
+    monkeypatch.setattr(safetensors.torch, "save_file", save_or_fail)
+    folder = create_run(tiny_config(tiny_model_dir, checkpoint_every=3, eval_every=1000))
+    with pytest.raises(WorkspaceError, match="disk is full"):
+        run_training(folder)
+    status = read_json(folder / "status.json")
+    assert status["status"] == "failed" and "disk is full" in status["reason"]
+    pointer = read_json(folder / "checkpoints" / "latest.json")
+    assert pointer["step"] == 3
+    kept = folder / "checkpoints" / pointer["dir"]
+    assert (kept / "model.safetensors").exists() and (kept / "state.json").exists()
+    assert [p.name for p in (folder / "checkpoints").iterdir() if p.name.startswith(".")] == []

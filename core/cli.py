@@ -177,6 +177,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         # torchrun or accelerate launch start on every rank)
         folder = Path(args.config).parent
         run_training(folder, resume=args.resume, registry=registry)
+        if int(os.environ.get("RANK", "0")) > 0:  # rank 0 reports for the whole launch
+            return EXIT_OK
     else:
         config = _config_from_args(args)
         folder = create_run(config, registry, created_by=os.environ.get("USER"))

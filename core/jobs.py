@@ -26,12 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def capacity() -> int:
     """How many training jobs may run at once: one per GPU, one on a CPU-only machine."""
-    try:
-        import torch
-
-        return max(1, torch.cuda.device_count())
-    except Exception:  # torch missing or broken: be conservative
-        return 1
+    return max(1, _gpu_count())
 
 
 def _pid_alive(pid: int | None, started: float | None = None) -> bool:
@@ -87,7 +82,10 @@ def schedule(registry: Registry | None = None) -> list[str]:
     registry = registry or Registry()
     reconcile(registry)
     started = []
-    free = capacity() - len(registry.jobs(("running",)))
+    slots = capacity()
+    running = registry.jobs(("running",))
+    free_gpus = sorted(set(range(slots)) - {j["info"].get("gpu") for j in running})
+    free = slots - len(running)
     for job in registry.jobs(("queued",)):
         if free <= 0:
             break
@@ -95,20 +93,34 @@ def schedule(registry: Registry | None = None) -> list[str]:
             registry.update_job(job["id"], expect=("queued",), status="failed", error="the run's config file is missing")
             continue
         resume = bool(job["info"].get("resume"))
+        gpu = free_gpus.pop(0) if free_gpus and _gpu_count() else None
         # claim the job before starting it, so two schedulers never start the same one
-        if not registry.update_job(job["id"], expect=("queued",), status="running", pid=None, error=None):
+        if not registry.update_job(job["id"], expect=("queued",), status="running", pid=None, error=None,
+                                   info={**job["info"], "gpu": gpu}):
             continue
         with open(Path(job["config_path"]).parent / "worker.log", "ab") as log:
             proc = subprocess.Popen(command_for(job, resume), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, start_new_session=True, env=_worker_env())
+                                    stdin=subprocess.DEVNULL, start_new_session=True, env=_worker_env(gpu))
         registry.update_job(job["id"], pid=proc.pid)
         started.append(job["id"])
         free -= 1
     return started
 
 
-def _worker_env() -> dict[str, str]:
+def _gpu_count() -> int:
+    try:
+        import torch
+
+        return torch.cuda.device_count()
+    except Exception:  # torch missing or broken: no GPUs
+        return 0
+
+
+def _worker_env(gpu: int | None = None) -> dict[str, str]:
+    """The worker's environment; on a multi-GPU machine each job sees only its own GPU."""
     env = dict(os.environ)
+    if gpu is not None:
+        env["CUDA_VISIBLE_DEVICES"] = str(gpu)
     env.setdefault("TOKENIZERS_PARALLELISM", "false")
     env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     return env

@@ -538,6 +538,8 @@ def _fine_tune(folder: Path, config: TrainConfig, registry: Registry, progress: 
         if not main:
             return
         name = f"step-{state['step']:07d}"
+        if (ckpt_root / name).exists():  # this very step is saved already (e.g. a stop right after a save)
+            return
         with staging_dir(ckpt_root / name) as tmp:
             save_file({k: v.detach().contiguous().cpu() for k, v in base_model.state_dict().items()},
                       str(tmp / "model.safetensors"))

@@ -146,3 +146,21 @@ def test_cli_jobs_submit_show_json(easy_dataset, tiny_model_dir, workspace):
     bad = subprocess.run([sys.executable, "-m", "core", "jobs", "submit", "--dataset", "easy", "--lr", "0"],
                          capture_output=True, text=True, env=env, timeout=300)
     assert bad.returncode == 2 and "Learning rate 0" in bad.stderr
+
+
+def test_each_gpu_job_gets_its_own_device(easy_dataset, tiny_model_dir, monkeypatch):
+    started = []
+
+    class FakeProc:
+        pid = 999_999_999
+
+    def fake_popen(cmd, env=None, **kwargs):
+        started.append(env.get("CUDA_VISIBLE_DEVICES"))
+        return FakeProc()
+
+    monkeypatch.setattr(jobs, "_gpu_count", lambda: 2)
+    monkeypatch.setattr(jobs, "_pid_alive", lambda pid, started=None: True)
+    monkeypatch.setattr(jobs.subprocess, "Popen", fake_popen)
+    submitted = [jobs.submit(create_run(tiny_config(tiny_model_dir))) for _ in range(3)]
+    assert started == ["0", "1"]
+    assert [j["status"] for j in submitted] == ["running", "running", "queued"]

@@ -116,6 +116,10 @@ def job_card(job: dict) -> None:
     except Exception as exc:  # another session may have acted first
         show_error(exc)
     events = read_progress(info["run_dir"])
+    model_event = next((e for e in events if e.get("event") == "model"), None)
+    if model_event:
+        head.caption(t("train.params", trainable=f"{model_event['trainable_parameters']:,}",
+                       total=f"{model_event['total_parameters']:,}", device=model_event["device"]))
     if any(e.get("event") == "step" for e in events):
         st.plotly_chart(training_curves_figure(events, lang()), key=f"curve_{job['id']}")
     with st.expander(t("train.log")):

@@ -21,5 +21,6 @@ pages = [
     st.Page("pages/home.py", title=t("nav.home"), icon=":material/home:", url_path="home", default=True),
     st.Page("pages/data.py", title=t("nav.data"), icon=":material/table_view:", url_path="data"),
     st.Page("pages/train.py", title=t("nav.train"), icon=":material/model_training:", url_path="train"),
+    st.Page("pages/results.py", title=t("nav.results"), icon=":material/analytics:", url_path="results"),
 ]
 st.navigation(pages).run()

@@ -245,6 +245,66 @@ def cmd_jobs_action(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# eval, explain, runs ---------------------------------------------------------------------------
+def cmd_eval(args: argparse.Namespace) -> int:
+    from core.runs import evaluate_run
+
+    report = evaluate_run(args.run, dataset=args.dataset, split=args.split, file=args.file,
+                          text_col=args.text_col, label_col=args.label_col)
+    keys = ("source", "rows", "accuracy", "macro_f1", "weighted_f1", "macro_precision", "macro_recall", "labels",
+            "confusion_matrix", "confusion_matrix_normalised", "per_class", "curves", "calibration",
+            "unmapped_labels", "skipped_rows")
+    result = {k: report.get(k) for k in keys}
+    result["misclassified"] = report.get("misclassified", [])[:50]
+    lines = [f"{report['source']}: {report['rows']:,} rows, accuracy {report['accuracy']:.4f}, "
+             f"macro F1 {report['macro_f1']:.4f}"]
+    lines += [f"  {lab:<15} precision {v['precision']:.3f} recall {v['recall']:.3f} f1 {v['f1']:.3f} "
+              f"support {v['support']:,}" for lab, v in report["per_class"].items()]
+    lines.append("  confusion matrix (rows = true, columns = predicted): " + str(report["confusion_matrix"]))
+    if report.get("unmapped_labels"):
+        lines.append(f"  skipped {report['skipped_rows']:,} rows with labels the model does not know: "
+                     + ", ".join(map(repr, report["unmapped_labels"])))
+    _emit(result, args.json, lines)
+    return EXIT_OK
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from core.explain import explain
+    from core.predict import load_predictor
+
+    result = explain(load_predictor(args.run), args.text)
+    ranked = sorted(zip(result["tokens"], result["attributions"], strict=True), key=lambda p: -abs(p[1]))[:10]
+    lines = [f"{result['label']}  " + ", ".join(f"{k} {v:.3f}" for k, v in result["probabilities"].items()),
+             "  words that weighed most: " + ", ".join(f"{w} {a:+.3f}" for w, a in ranked)]
+    if result["truncated"]:
+        lines.append(f"  note: the text has {result['model_tokens']} tokens; the model read {result['max_length']}.")
+    _emit(result, args.json, lines)
+    return EXIT_OK
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from core import runs
+
+    if args.verb == "list":
+        listed = runs.list_runs()
+        lines = [f"{r['id']}  {r['status']:<11} {r['method'] or '':<8} {r['dataset']:<20} "
+                 f"acc {r['accuracy'] if r['accuracy'] is None else round(r['accuracy'], 4)}" for r in listed]
+        _emit({"runs": listed}, args.json, lines or ["No runs yet."])
+    elif args.verb == "show":
+        shown = runs.show_run(args.runs[0])
+        shown.pop("progress")
+        _emit(shown, args.json, [json.dumps(shown, indent=2, default=str)])
+    else:
+        if len(args.runs) < 2:
+            raise OpinionLabError("Name at least two runs to compare.")
+        compared = runs.compare_runs(args.runs)
+        compared.pop("histories")
+        lines = [" | ".join(f"{k}={r.get(k)}" for k in ("id", "accuracy", "macro_f1", *compared["differs"]))
+                 for r in compared["runs"]]
+        _emit(compared, args.json, lines)
+    return EXIT_OK
+
+
 def _add_train_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", help="name of a saved dataset")
     parser.add_argument("--config", help="a saved training config (JSON)")
@@ -304,6 +364,25 @@ def build_parser() -> argparse.ArgumentParser:
         if verb not in ("submit", "list"):
             sub.add_argument("id", help="job id (or its run id)")
         sub.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    evaluate = groups.add_parser("eval", help="metrics of a run on its test split, another dataset split or a labelled file")
+    evaluate.add_argument("run")
+    evaluate.add_argument("--dataset")
+    evaluate.add_argument("--split", default="test", choices=["train", "validation", "test"])
+    evaluate.add_argument("--file", help="a labelled file (CSV, Excel, JSON Lines, ...)")
+    evaluate.add_argument("--text-col", dest="text_col")
+    evaluate.add_argument("--label-col", dest="label_col")
+    evaluate.add_argument("--json", action="store_true")
+    evaluate.set_defaults(func=cmd_eval)
+    explain = groups.add_parser("explain", help="label, probabilities and per-word attributions of one text")
+    explain.add_argument("run")
+    explain.add_argument("text")
+    explain.add_argument("--json", action="store_true")
+    explain.set_defaults(func=cmd_explain)
+    runs_parser = groups.add_parser("runs", help="list, show or compare runs")
+    runs_parser.add_argument("verb", choices=["list", "show", "compare"])
+    runs_parser.add_argument("runs", nargs="*")
+    runs_parser.add_argument("--json", action="store_true")
+    runs_parser.set_defaults(func=cmd_runs)
     return parser
 
 

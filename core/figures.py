@@ -46,3 +46,66 @@ def training_curves_figure(events: list[dict], lang: str = "en") -> go.Figure:
     fig.update_yaxes(title_text=t("chart.loss", lang), secondary_y=False)
     fig.update_yaxes(title_text=t("chart.val_f1", lang), range=[0, 1], secondary_y=True)
     return fig
+
+
+def confusion_matrix_figure(matrix: list[list[float]], labels: list[str], normalised: bool = False,
+                            lang: str = "en") -> go.Figure:
+    """Heatmap with rows = true label and columns = predicted label, in ``labels`` order."""
+    text = [[f"{v:.0%}" if normalised else f"{int(v):,}" for v in row] for row in matrix]
+    fig = go.Figure(go.Heatmap(z=matrix, x=labels, y=labels, text=text, texttemplate="%{text}",
+                               colorscale="Blues", showscale=False,
+                               hovertemplate="true %{y} → predicted %{x}: %{text}<extra></extra>"))
+    fig.update_layout(template=_TEMPLATE, height=120 + 50 * len(labels), margin=dict(t=20, b=40, l=80, r=10),
+                      xaxis_title=t("chart.predicted", lang), yaxis_title=t("chart.true", lang))
+    fig.update_yaxes(autorange="reversed")
+    return fig
+
+
+def roc_figure(curves: dict[str, dict], lang: str = "en") -> go.Figure:
+    fig = go.Figure()
+    for lab, c in curves.items():
+        fig.add_scatter(x=c["fpr"], y=c["tpr"], mode="lines", name=f"{lab} (AUC {c['roc_auc']:.3f})")
+    fig.add_scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(dash="dot", color="grey"), showlegend=False)
+    fig.update_layout(template=_TEMPLATE, height=320, margin=dict(t=20, b=40, l=50, r=10),
+                      xaxis_title=t("chart.fpr", lang), yaxis_title=t("chart.tpr", lang))
+    return fig
+
+
+def pr_figure(curves: dict[str, dict], lang: str = "en") -> go.Figure:
+    fig = go.Figure()
+    for lab, c in curves.items():
+        fig.add_scatter(x=c["recall"], y=c["precision"], mode="lines", name=f"{lab} (AP {c['average_precision']:.3f})")
+    fig.update_layout(template=_TEMPLATE, height=320, margin=dict(t=20, b=40, l=50, r=10),
+                      xaxis_title=t("chart.recall", lang), yaxis_title=t("chart.precision", lang))
+    return fig
+
+
+def calibration_figure(calibration: dict, lang: str = "en") -> go.Figure:
+    bins = [b for b in calibration["bins"] if b["count"]]
+    fig = go.Figure()
+    fig.add_scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(dash="dot", color="grey"), name=t("chart.perfect", lang))
+    fig.add_scatter(x=[b["mean_confidence"] for b in bins], y=[b["accuracy"] for b in bins], mode="lines+markers",
+                    name=f"ECE {calibration['ece']:.3f}", text=[f"{b['count']:,}" for b in bins])
+    fig.update_layout(template=_TEMPLATE, height=320, margin=dict(t=20, b=40, l=50, r=10),
+                      xaxis_title=t("chart.confidence", lang), yaxis_title=t("chart.accuracy", lang))
+    return fig
+
+
+def confidence_histogram_figure(counts: list[int], lang: str = "en") -> go.Figure:
+    edges = [i / len(counts) for i in range(len(counts) + 1)]
+    fig = go.Figure(go.Bar(x=[f"{edges[i]:.1f}–{edges[i + 1]:.1f}" for i in range(len(counts))], y=counts))
+    fig.update_layout(template=_TEMPLATE, height=280, margin=dict(t=20, b=40, l=50, r=10),
+                      xaxis_title=t("chart.confidence", lang), yaxis_title=t("chart.texts", lang))
+    return fig
+
+
+def compare_curves_figure(histories: dict[str, list[dict]], lang: str = "en") -> go.Figure:
+    """Validation macro F1 of several runs over their steps, overlaid."""
+    fig = go.Figure()
+    for run_id, events in histories.items():
+        evals = [e for e in events if e.get("event") == "eval"]
+        fig.add_scatter(x=[e["step"] for e in evals], y=[e["metrics"].get("macro_f1") for e in evals],
+                        mode="lines+markers", name=run_id)
+    fig.update_layout(template=_TEMPLATE, height=300, margin=dict(t=20, b=40, l=50, r=10),
+                      xaxis_title=t("chart.step", lang), yaxis_title=t("chart.val_f1", lang))
+    return fig

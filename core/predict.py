@@ -1,0 +1,91 @@
+"""Loading a trained run's model and predicting class probabilities for texts.
+
+One interface for both kinds of run: a transformer folder (safetensors, loaded without
+``trust_remote_code``) or a TF-IDF baseline (safetensors + JSON, never pickled).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from core.errors import ConfigError, NotFoundError
+from core.workspace import Registry, inside, read_json
+
+
+@dataclass
+class Predictor:
+    labels: list[str]
+    kind: str
+    max_length: int | None
+    backend: Any
+    tokenizer: Any = None
+    head_tokens: int = 0
+    device: Any = None
+
+    def predict_proba(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
+        texts = [t if isinstance(t, str) else "" for t in texts]
+        if self.kind == "baseline":
+            return self.backend.predict_proba(texts)
+        from core.training import encode_texts, predict_proba
+
+        encoded = encode_texts(self.tokenizer, texts, self.max_length, self.head_tokens)
+        return predict_proba(self.backend, encoded, self.tokenizer.pad_token_id or 0, self.device, batch_size)
+
+    def token_count(self, text: str) -> int:
+        """How many model tokens a text has (to tell a person it was truncated)."""
+        if self.kind == "baseline":
+            return len(text.split())
+        return len(self.tokenizer(text, add_special_tokens=True, truncation=False)["input_ids"])
+
+
+def run_folder(run_id: str, registry: Registry | None = None) -> Path:
+    registry = registry or Registry()
+    run = registry.run(run_id)
+    if run is None:
+        known = ", ".join(r["id"] for r in registry.runs()[:5]) or "none yet"
+        raise NotFoundError(f"There is no run {run_id!r}. Recent runs: {known}. List them with: python -m core runs list")
+    return inside(registry.root, "runs", run["id"])
+
+
+def require_finished(run_id: str, registry: Registry | None = None) -> Path:
+    """The run's folder, or a message saying why its model cannot be used yet."""
+    registry = registry or Registry()
+    folder = run_folder(run_id, registry)
+    status = (read_json(folder / "status.json", {}) or {}).get("status")
+    if status != "succeeded" or not (folder / "model" / "labels.json").exists():
+        reason = (read_json(folder / "status.json", {}) or {}).get("reason")
+        raise ConfigError(
+            f"Run {run_id} has no usable model: it is {status or 'unknown'}"
+            + (f" ({reason})" if reason else "") + ". Pick a run that succeeded, or wait for this one to finish.")
+    return folder
+
+
+def load_predictor(run_id: str, registry: Registry | None = None) -> Predictor:
+    folder = require_finished(run_id, registry) / "model"
+    meta = read_json(folder / "labels.json", {})
+    if meta.get("kind") == "baseline":
+        from core.baseline import BaselineModel
+
+        return Predictor(meta["labels"], "baseline", None, BaselineModel.load(folder))
+    return load_transformer(folder, meta)
+
+
+def load_transformer(folder: Path, meta: dict | None = None) -> Predictor:
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    meta = meta or read_json(folder / "labels.json", {}) or {}
+    model = AutoModelForSequenceClassification.from_pretrained(folder, use_safetensors=True, attn_implementation="sdpa")
+    model.eval()
+    labels = meta.get("labels") or [model.config.id2label[i] for i in range(model.config.num_labels)]
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    model.to(device)
+    return Predictor(labels, "transformer", int(meta.get("max_length", 128)), model,
+                     AutoTokenizer.from_pretrained(folder), int(meta.get("head_tokens", 0)), device)

@@ -1,0 +1,146 @@
+"""Finished runs: listing, details, comparison, evaluation on any split or file, and exports."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from core import datasets as store
+from core.data import SPLITS, ColumnMapping, detect_columns, read_table
+from core.errors import DataError
+from core.evaluation import full_report, map_labels
+from core.predict import load_predictor, require_finished, run_folder
+from core.training import read_progress
+from core.workspace import Registry, read_json
+
+
+def list_runs(registry: Registry | None = None) -> list[dict[str, Any]]:
+    registry = registry or Registry()
+    out = []
+    for run in registry.runs():
+        folder = registry.root / "runs" / run["id"]
+        status = read_json(folder / "status.json", {}) or {}
+        config = read_json(folder / "config.json", {}) or {}
+        metrics = status.get("metrics") or {}
+        out.append({
+            "id": run["id"], "dataset": run["name"], "status": status.get("status", run["status"]),
+            "method": config.get("method"), "model": config.get("model"), "preset": config.get("preset"),
+            "accuracy": metrics.get("accuracy"), "macro_f1": metrics.get("macro_f1"),
+            "baseline_accuracy": metrics.get("baseline_accuracy"), "created_at": run["created_at"],
+            "reason": status.get("reason"),
+        })
+    return out
+
+
+def show_run(run_id: str, registry: Registry | None = None) -> dict[str, Any]:
+    registry = registry or Registry()
+    folder = run_folder(run_id, registry)
+    return {
+        "id": folder.name, "run_dir": str(folder),
+        "status": read_json(folder / "status.json", {}) or {},
+        "config": read_json(folder / "config.json", {}) or {},
+        "metrics": read_json(folder / "metrics.json", {}) or {},
+        "progress": read_progress(folder),
+    }
+
+
+def test_predictions(run_id: str, registry: Registry | None = None) -> pd.DataFrame:
+    folder = require_finished(run_id, registry)
+    return pd.read_parquet(folder / "predictions_test.parquet")
+
+
+def _report_from_frame(frame: pd.DataFrame, labels: list[str]) -> dict[str, Any]:
+    probs = frame[[f"prob_{lab}" for lab in labels]].to_numpy()
+    return full_report(frame["label"].tolist(), probs, labels, frame["text"].tolist())
+
+
+def evaluate_run(run_id: str, dataset: str | None = None, split: str = "test", file: str | Path | bytes | None = None,
+                 filename: str | None = None, text_col: str | None = None, label_col: str | None = None,
+                 registry: Registry | None = None) -> dict[str, Any]:
+    """The full report of a finished run on its own test split, a split of any dataset, or a labelled file."""
+    registry = registry or Registry()
+    folder = require_finished(run_id, registry)
+    config = read_json(folder / "config.json", {}) or {}
+    labels = read_json(folder / "model" / "labels.json", {})["labels"]
+    if file is None and (dataset is None or dataset == config.get("dataset")) and split == "test":
+        report = _report_from_frame(pd.read_parquet(folder / "predictions_test.parquet"), labels)
+        return {**report, "source": f"{config.get('dataset')} (test split)", "unmapped_labels": [], "skipped_rows": 0}
+    if file is not None:
+        table = read_table(file, filename)
+        detected = detect_columns(table.frame)
+        mapping = ColumnMapping(text=text_col or detected.text, label=label_col or detected.label)
+        columns = ", ".join(map(repr, table.frame.columns))
+        if not mapping.text or mapping.text not in table.frame.columns:
+            raise DataError(f"No text column {mapping.text or ''!r} in the file. Columns: {columns}.")
+        if not mapping.label or mapping.label not in table.frame.columns:
+            raise DataError(f"The file has no label column{' ' + repr(mapping.label) if mapping.label else ''}: "
+                            f"evaluation needs the true labels. Columns: {columns}. Name it with --label-col.")
+        frame = pd.DataFrame({"text": table.frame[mapping.text], "label": table.frame[mapping.label].str.strip()})
+        source = table.source_name
+    else:
+        if split not in SPLITS:
+            raise DataError(f"Unknown split {split!r}: use one of {', '.join(SPLITS)}.")
+        frame = store.load_rows(dataset, split=split, registry=registry)[["text", "label"]]
+        source = f"{dataset} ({split} split)"
+    frame = frame[frame["text"].str.strip() != ""]
+    mapping_of, unmapped = map_labels(frame["label"].tolist(), labels)
+    if not mapping_of:
+        raise DataError(f"None of the file's labels ({', '.join(map(repr, unmapped[:8]))}) match the model's labels "
+                        f"({', '.join(map(repr, labels))}). Rename them, or evaluate another run.")
+    known = frame["label"].isin(mapping_of)
+    skipped = int((~known).sum())
+    frame = frame[known].assign(label=lambda f: f["label"].map(mapping_of)).reset_index(drop=True)
+    probs = load_predictor(run_id, registry).predict_proba(frame["text"].tolist())
+    report = full_report(frame["label"].tolist(), probs, labels, frame["text"].tolist())
+    return {**report, "source": source, "unmapped_labels": unmapped, "skipped_rows": skipped,
+            "label_mapping": mapping_of}
+
+
+def compare_runs(run_ids: list[str], registry: Registry | None = None) -> dict[str, Any]:
+    """Metrics and configs side by side; ``differs`` names the config fields that are not all equal."""
+    registry = registry or Registry()
+    shown = [show_run(r, registry) for r in run_ids]
+    rows = []
+    for run in shown:
+        test = (run["metrics"].get("test") or {})
+        base = ((run["metrics"].get("baseline") or {}).get("test") or {})
+        rows.append({"id": run["id"], "status": run["status"].get("status"), "accuracy": test.get("accuracy"),
+                     "macro_f1": test.get("macro_f1"), "weighted_f1": test.get("weighted_f1"),
+                     "baseline_accuracy": base.get("accuracy"), **{f"config.{k}": v for k, v in run["config"].items()
+                                                                     if k != "run_id"}})
+    keys = [k for k in rows[0] if k.startswith("config.")] if rows else []
+    differs = [k for k in keys if len({str(r.get(k)) for r in rows}) > 1]
+    return {"runs": rows, "differs": differs,
+            "histories": {run["id"]: run["progress"] for run in shown},
+            "confusion_matrices": {run["id"]: (run["metrics"].get("test") or {}).get("confusion_matrix") for run in shown},
+            "labels": {run["id"]: run["metrics"].get("labels") for run in shown}}
+
+
+def model_zip(run_id: str, registry: Registry | None = None) -> bytes:
+    """The run's model folder (and its metrics and config) as a zip."""
+    folder = require_finished(run_id, registry)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted((folder / "model").rglob("*")):
+            if path.is_file():
+                archive.write(path, f"{folder.name}/model/{path.relative_to(folder / 'model')}")
+        for name in ("metrics.json", "config.json"):
+            if (folder / name).exists():
+                archive.write(folder / name, f"{folder.name}/{name}")
+    return buffer.getvalue()
+
+
+def metrics_table(report: dict[str, Any]) -> pd.DataFrame:
+    """Per-class rows plus macro and weighted averages, for CSV export and the page."""
+    rows = [{"class": lab, **vals} for lab, vals in (report.get("per_class") or {}).items()]
+    for avg in ("macro", "weighted"):
+        rows.append({"class": f"{avg} avg", "precision": report.get(f"{avg}_precision"),
+                     "recall": report.get(f"{avg}_recall"), "f1": report.get(f"{avg}_f1"),
+                     "support": report.get("rows")})
+    rows.append({"class": "accuracy", "precision": None, "recall": None, "f1": report.get("accuracy"),
+                 "support": report.get("rows")})
+    return pd.DataFrame(rows)

@@ -74,17 +74,23 @@ def overview(run_id: str, shown: dict) -> None:
     if any(e.get("event") == "step" for e in shown["progress"]):
         st.subheader(t("results.curves"))
         st.plotly_chart(figures.training_curves_figure(shown["progress"], lang()), key="curves")
+    quality_charts(report, "test")
+
+
+def quality_charts(report: dict, key: str) -> None:
+    """ROC / precision-recall curves, calibration and the confidence histogram of a report."""
     if report.get("curves"):
         c1, c2 = st.columns(2)
         c1.markdown(f"**{t('results.roc')}**")
-        c1.plotly_chart(figures.roc_figure(report["curves"], lang()), key="roc")
+        c1.plotly_chart(figures.roc_figure(report["curves"], lang()), key=f"roc_{key}")
         c2.markdown(f"**{t('results.pr')}**")
-        c2.plotly_chart(figures.pr_figure(report["curves"], lang()), key="pr")
+        c2.plotly_chart(figures.pr_figure(report["curves"], lang()), key=f"pr_{key}")
     c1, c2 = st.columns(2)
     c1.markdown(f"**{t('results.calibration')}**")
-    c1.plotly_chart(figures.calibration_figure(report["calibration"], lang()), key="calibration")
+    c1.plotly_chart(figures.calibration_figure(report["calibration"], lang()), key=f"calibration_{key}")
     c2.markdown(f"**{t('results.confidence')}**")
-    c2.plotly_chart(figures.confidence_histogram_figure(report["confidence_histogram"], lang()), key="confidence")
+    c2.plotly_chart(figures.confidence_histogram_figure(report["confidence_histogram"], lang()),
+                    key=f"confidence_{key}")
 
 
 def error_analysis(run_id: str) -> None:
@@ -170,6 +176,7 @@ def evaluate_file(run_id: str) -> None:
     st.plotly_chart(figures.confusion_matrix_figure(report["confusion_matrix"], report["labels"], False, lang()),
                     key="file_cm")
     st.dataframe(runs.metrics_table(report), hide_index=True)
+    quality_charts(report, "file")
 
 
 def export(run_id: str) -> None:

@@ -117,14 +117,21 @@ def test_explain_one_attribution_per_token_and_decisive_word(baseline_run):
         explain(model, "   ")
 
 
-def test_explain_tiny_transformer_reports_truncation(easy_dataset, tiny_model_dir):
-    folder = create_run(TrainConfig(dataset="easy", model=str(tiny_model_dir), epochs=1, batch_size=8,
-                                    max_length=16, learning_rate=1e-3))
-    run_training(folder)
-    result = explain(load_predictor(folder.name), " ".join(["film"] * 40) + " great")
-    assert len(result["attributions"]) == 41 and result["truncated"] and result["max_length"] == 16
-    short = explain(load_predictor(folder.name), "great film")
-    assert not short["truncated"]
+def test_explain_tiny_transformer(easy_dataset, tiny_model_dir):
+    folder = create_run(TrainConfig(dataset="easy", model=str(tiny_model_dir), epochs=10, batch_size=8,
+                                    max_length=16, head_tokens=4, learning_rate=1e-2))
+    assert run_training(folder)["test"]["accuracy"] >= 0.75
+    model = load_predictor(folder.name)
+    result = explain(model, "the film awful music")
+    assert len(result["attributions"]) == len(result["tokens"]) == 4 and not result["truncated"]
+    assert result["label"] == "negative"
+    decisive = result["tokens"].index("awful")
+    assert result["attributions"][decisive] == max(result["attributions"]) > 0.5
+    without = explain(model, "the film music")
+    assert without["label"] == "positive"
+    assert without["attributions"] != [a for i, a in enumerate(result["attributions"]) if i != decisive]
+    long = explain(model, " ".join(["film"] * 40) + " great")
+    assert len(long["attributions"]) == 41 and long["truncated"] and long["max_length"] == 16
 
 
 def test_evaluate_run_on_its_test_split_and_on_a_file(baseline_run, tmp_path):

@@ -305,6 +305,48 @@ def cmd_runs(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_score(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from core import jobs, scoring
+    from core.workspace import Registry, read_json
+
+    registry = Registry()
+    if args.config:  # a worker (or a shard) of an existing scoring job
+        folder = Path(args.config).parent
+        try:
+            result = scoring.run_scoring(folder, scoring.parse_shard(args.shard))
+        except BaseException as exc:
+            if args.job:
+                jobs.finish(args.job, "failed", str(exc), registry)
+            raise
+        if args.job:
+            state = (read_json(folder / "status.json", {}) or {}).get("status", "failed")
+            jobs.finish(args.job, "succeeded" if state == "succeeded" else state, None, registry)
+    else:
+        if not (args.run and args.input):
+            raise OpinionLabError("Name the run and the input: python -m core score RUN --input PATH --output PATH.")
+        config = scoring.ScoreConfig(run_id=args.run, input=args.input, output=args.output or "",
+                                     text_col=args.text_col or "", fast=args.fast, batch_size=args.batch_size,
+                                     chunk_rows=args.chunk_rows, overwrite=args.overwrite)
+        folder = scoring.create_score(config, registry)
+        if args.background:
+            job = jobs.describe(jobs.submit(folder, registry, os.environ.get("USER"), kind="score"), registry)
+            _emit(job, args.json, [f"Submitted scoring job {job['id']} ({folder.name})"])
+            return EXIT_OK
+        result = scoring.run_scoring(folder, scoring.parse_shard(args.shard))
+    if result.get("status") in ("partial", "cancelled"):
+        _emit(result, args.json, [f"Scoring {result['status']}: {folder.name}"])
+        return EXIT_OK
+    lines = [f"Scored {result['scored']:,} of {result['rows']:,} rows ({result['empty']:,} empty) at "
+             f"{result['rows_per_s']:.1f} rows/s -> {result['output']}",
+             "  labels: " + ", ".join(f"{k} {v:,}" for k, v in result["label_counts"].items())]
+    if result.get("fast_agreement") is not None:
+        lines.append(f"  fast mode agrees with full precision on {result['fast_agreement']:.1%} of a sample")
+    _emit(result, args.json, lines)
+    return EXIT_OK
+
+
 def _add_train_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", help="name of a saved dataset")
     parser.add_argument("--config", help="a saved training config (JSON)")
@@ -378,6 +420,21 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("text")
     explain.add_argument("--json", action="store_true")
     explain.set_defaults(func=cmd_explain)
+    score = groups.add_parser("score", help="score a file of texts with a finished run's model")
+    score.add_argument("run", nargs="?", help="the run whose model scores")
+    score.add_argument("--input", help="CSV, TSV, Excel, JSON Lines or Parquet")
+    score.add_argument("--output", help="where to write: .csv, .parquet or .xlsx")
+    score.add_argument("--text-col", dest="text_col")
+    score.add_argument("--fast", action="store_true", help="int8 dynamic quantisation on CPU")
+    score.add_argument("--batch-size", dest="batch_size", type=int, default=64)
+    score.add_argument("--chunk-rows", dest="chunk_rows", type=int, default=5000)
+    score.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    score.add_argument("--background", action="store_true", help="submit as a background job")
+    score.add_argument("--shard", help="i/n: score every n-th chunk starting at i (several workers)")
+    score.add_argument("--config", help=argparse.SUPPRESS)
+    score.add_argument("--job", help=argparse.SUPPRESS)
+    score.add_argument("--json", action="store_true")
+    score.set_defaults(func=cmd_score)
     runs_parser = groups.add_parser("runs", help="list, show or compare runs")
     runs_parser.add_argument("verb", choices=["list", "show", "compare"])
     runs_parser.add_argument("runs", nargs="*")

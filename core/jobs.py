@@ -49,15 +49,20 @@ def _pid_alive(pid: int | None, started: float | None = None) -> bool:
 
 def command_for(job: dict[str, Any], resume: bool = False) -> list[str]:
     """The exact command a worker runs; the Train page shows it."""
+    if job["kind"] == "score":  # scoring resumes by itself from the parts already written
+        return [sys.executable, "-m", "core", "score", "--config", job["config_path"], "--job", job["id"]]
     cmd = [sys.executable, "-m", "core", "train", "--config", job["config_path"], "--job", job["id"]]
     return cmd + (["--resume"] if resume else [])
 
 
-def submit(run_dir: Path, registry: Registry | None = None, created_by: str | None = None) -> dict[str, Any]:
+def submit(run_dir: Path, registry: Registry | None = None, created_by: str | None = None,
+           kind: str = "train") -> dict[str, Any]:
+    """Queue the run (or scoring job) in ``run_dir`` and start it if there is capacity."""
     registry = registry or Registry()
     run_id = Path(run_dir).name
     job_id = new_id("job")
-    registry.add_job(job_id, "train", run_id, str(Path(run_dir) / "config.json"), created_by)
+    config = "score.json" if kind == "score" else "config.json"
+    registry.add_job(job_id, kind, run_id, str(Path(run_dir) / config), created_by)
     schedule(registry)
     return registry.job(job_id)
 
@@ -72,7 +77,8 @@ def reconcile(registry: Registry | None = None) -> list[str]:
         if not _pid_alive(job["pid"]) and registry.update_job(
                 job["id"], expect=("running",), status="interrupted",
                 error="the worker stopped unexpectedly (killed or machine restarted); resume it"):
-            registry.update_run(job["run_id"], "interrupted", {"reason": "worker stopped unexpectedly"})
+            if job["kind"] == "train":
+                registry.update_run(job["run_id"], "interrupted", {"reason": "worker stopped unexpectedly"})
             lost.append(job["id"])
     return lost
 
@@ -138,12 +144,15 @@ def get(job_id: str, registry: Registry | None = None) -> dict[str, Any]:
 def describe(job: dict[str, Any], registry: Registry | None = None) -> dict[str, Any]:
     """The job with its run's live status (step, total steps, ETA) read from the run folder."""
     registry = registry or Registry()
-    run_dir = registry.root / "runs" / job["run_id"]
+    run_dir = registry.root / ("scores" if job["kind"] == "score" else "runs") / job["run_id"]
     status = read_json(run_dir / "status.json", {}) or {}
+    done, total = ("rows_done", "total_rows") if job["kind"] == "score" else ("step", "total_steps")
     return {
         "id": job["id"], "kind": job["kind"], "status": job["status"], "pid": job["pid"],
-        "run_id": job["run_id"], "run_dir": str(run_dir), "step": status.get("step", 0),
-        "total_steps": status.get("total_steps", 0), "eta_s": status.get("eta_s"),
+        "run_id": job["run_id"], "run_dir": str(run_dir), "step": status.get(done, 0) or 0,
+        "total_steps": status.get(total, 0) or 0, "eta_s": status.get("eta_s"),
+        "rows_per_s": status.get("rows_per_s"), "summary": status.get("summary"),
+        "fast_agreement": status.get("fast_agreement"),
         "error": job["error"] or (status.get("reason") if job["status"] == "failed" else None),
         "metrics": status.get("metrics"), "created_at": job["created_at"], "position": job["position"],
         "created_by": job["created_by"], "command": " ".join(command_for(job, bool(job["info"].get("resume")))),
@@ -171,7 +180,8 @@ def resume(job_id: str, registry: Registry | None = None) -> dict[str, Any]:
     if job["status"] not in RESUMABLE:
         raise ConfigError(f"Job {job['id']} is {job['status']}; only cancelled, interrupted or failed jobs can be resumed.")
     registry.update_job(job["id"], status="queued", error=None, info={**job["info"], "resume": True})
-    registry.update_run(job["run_id"], "queued", {"reason": None})
+    if job["kind"] == "train":
+        registry.update_run(job["run_id"], "queued", {"reason": None})
     schedule(registry)
     return registry.job(job["id"])
 

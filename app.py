@@ -22,5 +22,6 @@ pages = [
     st.Page("pages/data.py", title=t("nav.data"), icon=":material/table_view:", url_path="data"),
     st.Page("pages/train.py", title=t("nav.train"), icon=":material/model_training:", url_path="train"),
     st.Page("pages/results.py", title=t("nav.results"), icon=":material/analytics:", url_path="results"),
+    st.Page("pages/score.py", title=t("nav.score"), icon=":material/fact_check:", url_path="score"),
 ]
 st.navigation(pages).run()

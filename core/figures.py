@@ -109,3 +109,11 @@ def compare_curves_figure(histories: dict[str, list[dict]], lang: str = "en") ->
     fig.update_layout(template=_TEMPLATE, height=300, margin=dict(t=20, b=40, l=50, r=10),
                       xaxis_title=t("chart.step", lang), yaxis_title=t("chart.val_f1", lang))
     return fig
+
+
+def label_distribution_figure(label_counts: dict[str, int], lang: str = "en") -> go.Figure:
+    fig = go.Figure(go.Bar(x=list(label_counts), y=list(label_counts.values()),
+                           text=[f"{v:,}" for v in label_counts.values()], textposition="auto"))
+    fig.update_layout(template=_TEMPLATE, height=280, margin=dict(t=20, b=40, l=50, r=10),
+                      xaxis_title=t("chart.label", lang), yaxis_title=t("chart.texts", lang))
+    return fig

@@ -22,7 +22,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from core.data import FORMATS, _choose_delimiter, _clean_columns, detect_columns, detect_encoding, read_table
+from core.data import (
+    FORMATS,
+    _choose_delimiter,
+    _clean_columns,
+    _numeric_share,
+    detect_columns,
+    detect_encoding,
+    read_table,
+)
 from core.errors import ConfigError, DataError
 from core.exporting import escape_formulas
 from core.predict import Predictor, load_predictor
@@ -194,6 +202,9 @@ def create_score(config: ScoreConfig, registry: Registry | None = None) -> Path:
     if not config.text_col or config.text_col not in first.columns:
         raise DataError(f"No text column {config.text_col or ''!r} in {source.name!r}: columns are {columns}. "
                         "Name the column with the texts (--text-col).")
+    if _numeric_share(first[config.text_col].astype("str")) >= 0.95:
+        raise DataError(f"The column {config.text_col!r} of {source.name!r} holds only numbers, not texts. "
+                        f"Choose the column with the reviews; columns are {columns}.")
     if (first[config.text_col].astype("str").str.strip() == "").all():
         raise DataError(f"The text column {config.text_col!r} is empty in the first {len(first):,} rows of "
                         f"{source.name!r}. Choose the column with the texts; columns are {columns}.")
@@ -350,3 +361,35 @@ def parse_shard(text: str | None) -> tuple[int, int]:
     except (ValueError, AssertionError):
         raise ConfigError(f"--shard must look like 0/4 (this worker's number / workers), not {text!r}.") from None
     return (i, n)
+
+
+def stage_input(data: bytes, filename: str, registry: Registry | None = None) -> Path:
+    """Save an uploaded file under a generated name (only its extension is kept) for a job to read."""
+    from core.workspace import atomic_write_bytes
+
+    registry = registry or Registry()
+    ext = Path(filename).suffix.lower()
+    if ext not in FORMATS:
+        raise DataError(f"{filename!r} is not a supported file: use CSV, TSV, TXT, Excel, JSON Lines or Parquet.")
+    path = inside(registry.root, "uploads", new_id("up"), f"input{ext}")
+    atomic_write_bytes(path, data)
+    return path
+
+
+def stage_dataset(name: str, registry: Registry | None = None) -> Path:
+    """A saved dataset's rows as a Parquet input file."""
+    from core.datasets import load_rows
+
+    registry = registry or Registry()
+    path = inside(registry.root, "uploads", new_id("up"), "input.parquet")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    load_rows(name, registry=registry).to_parquet(path, index=False)
+    return path
+
+
+def preview(path: Path, rows: int = 100) -> pd.DataFrame:
+    return next(iter_chunks(Path(path), rows), pd.DataFrame())
+
+
+def scored_frame(score_id: str, registry: Registry | None = None) -> pd.DataFrame:
+    return pd.read_parquet(score_folder(score_id, registry) / "scored.parquet")

@@ -104,6 +104,10 @@ def test_bad_inputs(baseline_run, easy_dataset, tmp_path):
     pd.DataFrame({"text": ["", " "], "x": ["1", "2"]}).to_csv(empty, index=False)
     with pytest.raises(DataError, match="is empty"):
         create_score(ScoreConfig(run_id=baseline_run, input=str(empty), output="", text_col="text"))
+    numbers = tmp_path / "numbers.csv"
+    numbers.write_text("a,b\n1,2\n3,4\n")
+    with pytest.raises(DataError, match="holds only numbers"):
+        create_score(ScoreConfig(run_id=baseline_run, input=str(numbers), output="", text_col="a"))
     (tmp_path / "exists.csv").write_text("x")
     with pytest.raises(ConfigError, match="already exists.*--overwrite"):
         create_score(ScoreConfig(run_id=baseline_run, input=str(path), output=str(tmp_path / "exists.csv")))

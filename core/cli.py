@@ -330,6 +330,10 @@ def cmd_score(args: argparse.Namespace) -> int:
                                      text_col=args.text_col or "", fast=args.fast, batch_size=args.batch_size,
                                      chunk_rows=args.chunk_rows, overwrite=args.overwrite)
         folder = scoring.create_score(config, registry)
+        if args.create_only:  # for sharded runs: each worker then runs --config ... --shard i/n
+            _emit({"score_id": folder.name, "config": str(folder / "score.json")}, args.json,
+                  [f"Created {folder.name}: run each shard with --config {folder / 'score.json'} --shard i/n"])
+            return EXIT_OK
         if args.background:
             job = jobs.describe(jobs.submit(folder, registry, os.environ.get("USER"), kind="score"), registry)
             _emit(job, args.json, [f"Submitted scoring job {job['id']} ({folder.name})"])
@@ -431,6 +435,8 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     score.add_argument("--background", action="store_true", help="submit as a background job")
     score.add_argument("--shard", help="i/n: score every n-th chunk starting at i (several workers)")
+    score.add_argument("--create-only", dest="create_only", action="store_true",
+                       help="only create the scoring job (for sharded workers)")
     score.add_argument("--config", help=argparse.SUPPRESS)
     score.add_argument("--job", help=argparse.SUPPRESS)
     score.add_argument("--json", action="store_true")

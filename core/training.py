@@ -626,6 +626,8 @@ def _fine_tune(folder: Path, config: TrainConfig, registry: Registry, progress: 
         to_save.config.id2label = dict(enumerate(labels))
         to_save.config.label2id = {lab: i for i, lab in enumerate(labels)}
         to_save.save_pretrained(tmp, safe_serialization=True)
+        # pipeline(truncation=True) then reads as many tokens as the model was trained on
+        tokenizer.model_max_length = config.max_length
         tokenizer.save_pretrained(tmp)
         atomic_write_json(tmp / "labels.json", {"labels": labels, "kind": "transformer",
                                                 "max_length": config.max_length, "head_tokens": config.head_tokens})

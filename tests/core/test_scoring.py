@@ -146,3 +146,33 @@ def test_resume_after_kill_gives_every_row_once(tiny_run, tmp_path):
 def test_iter_chunks_sizes(tmp_path):
     path, _ = review_file(tmp_path, 105)
     assert [len(c) for c in iter_chunks(path, 50)] == [50, 50, 5]
+
+
+def test_two_shards_merge_in_order(baseline_run, tmp_path):
+    path, frame = review_file(tmp_path, 230)
+    folder = create_score(ScoreConfig(run_id=baseline_run, input=str(path), output=str(tmp_path / "o.csv"),
+                                      chunk_rows=40))
+    first = run_scoring(folder, shard=(0, 2))
+    assert first["status"] == "partial"
+    summary = run_scoring(folder, shard=(1, 2))
+    assert summary["rows"] == 230
+    out = pd.read_csv(tmp_path / "o.csv", encoding="utf-8-sig")
+    assert out["id"].tolist() == list(range(230))
+
+
+def test_cli_score_json_and_overwrite(baseline_run, tmp_path, workspace):
+    import json
+    import subprocess
+    import sys
+
+    path, _ = review_file(tmp_path, 30)
+    env = {**os.environ, "OPINIONLAB_HOME": str(workspace)}
+    cmd = [sys.executable, "-m", "core", "score", baseline_run, "--input", str(path), "--output",
+           str(tmp_path / "o.csv"), "--json"]
+    first = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert first.returncode == 0, first.stderr
+    data = json.loads(first.stdout.strip().splitlines()[-1])
+    assert {"rows", "scored", "empty", "output", "label_counts", "rows_per_s"} <= set(data)
+    again = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert again.returncode == 2 and "--overwrite" in again.stderr
+    assert subprocess.run(cmd + ["--overwrite"], capture_output=True, text=True, env=env, timeout=300).returncode == 0

@@ -124,6 +124,8 @@ def test_full_run_learns_and_loads_in_pipeline(easy_dataset, tiny_model_dir):
     assert json.loads((model_dir / "config.json").read_text())["id2label"] == {"0": "negative", "1": "positive"}
     classifier = pipeline("text-classification", model=str(model_dir))
     assert classifier("the film was great and wonderful")[0]["label"] in {"negative", "positive"}
+    assert json.loads((model_dir / "tokenizer_config.json").read_text())["model_max_length"] == 32
+    assert classifier("film " * 200, truncation=True)[0]["label"] in {"negative", "positive"}
     events = [e["event"] for e in read_progress(folder)]
     assert events[0] == "start" and "step" in events and "eval" in events and events[-1] == "done"
     step = next(e for e in read_progress(folder) if e["event"] == "step")

@@ -44,3 +44,32 @@ def test_language_switch_in_browser(server, page):
     page.get_by_text("从这里开始").wait_for()
     assert "lang=zh" in page.url
     screenshot(page, "04-home-zh")
+
+
+def test_score_a_small_file_and_download(server, page, tmp_path, monkeypatch):
+    import pandas as pd
+
+    from core.data import Table, prepare_dataset
+    from core.datasets import save_dataset
+    from core.training import TrainConfig, create_run, run_training
+    from tests.conftest import easy_rows
+
+    monkeypatch.setenv("OPINIONLAB_HOME", str(server["home"]))
+    frame = pd.DataFrame(easy_rows(), columns=["text", "label"], dtype="str")
+    save_dataset(prepare_dataset(Table(frame, "easy.csv", "csv")), "easy for scoring")
+    run_training(create_run(TrainConfig(dataset="easy for scoring", method="baseline")))
+
+    page.goto(server["url"] + "/score")
+    page.get_by_text("Texts to score").wait_for()
+    source = tmp_path / "to_score.csv"
+    pd.DataFrame({"id": range(12), "comment": [t for t, _ in easy_rows(6)]}).to_csv(source, index=False)
+    page.locator("input[type=file]").set_input_files(str(source))
+    page.get_by_role("button", name="Start scoring").click()
+    page.get_by_text("Rows scored").wait_for(timeout=120_000)
+    screenshot(page, "05-score")
+    with page.expect_download() as download:
+        page.get_by_role("button", name="CSV").first.click()
+    saved = tmp_path / "scored.csv"
+    download.value.save_as(saved)
+    scored = pd.read_csv(saved, encoding="utf-8-sig")
+    assert len(scored) == 12 and {"label", "confidence", "prob_negative", "prob_positive"} <= set(scored.columns)

@@ -36,7 +36,8 @@ else:
     rows = prepared.report.rows
     assert prepared.report.ok, prepared.report.errors
 seconds = time.perf_counter() - start
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+# VmHWM belongs to this process alone (ru_maxrss would carry the parent's peak across fork)
+peak = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM"))
 print(json.dumps({"seconds": seconds, "peak_mb": peak / 1024, "import_mb": base / 1024, "rows": rows}))
 """
 

@@ -303,9 +303,9 @@ def merge_parts(folder: Path) -> dict[str, Any]:
     tmp = folder / ".scored.parquet.tmp"
     rows, empty, label_counts, conf_sum, conf_n, low = 0, 0, {}, 0.0, 0, 0
     writer = None
-    for part in parts:
+    for part in parts:  # one part in memory at a time
         table = pq.read_table(part)
-        frame = table.to_pandas()
+        frame = table.select(["label", "confidence"]).to_pandas()
         if writer is None:
             writer = pq.ParquetWriter(tmp, table.schema)
         writer.write_table(table.cast(writer.schema) if table.schema != writer.schema else table)
@@ -334,8 +334,11 @@ def write_output(scored: Path, output: Path, text_col: str | None = None) -> Non
 
     fmt = OUTPUT_FORMATS.get(output.suffix.lower())
     tmp = output.with_name(f".{output.name}.tmp")
-    if fmt == "parquet":
-        pq.write_table(pq.read_table(scored), tmp)
+    if fmt == "parquet":  # streamed batch by batch: memory stays flat whatever the size
+        source = pq.ParquetFile(scored)
+        with pq.ParquetWriter(tmp, source.schema_arrow) as writer:
+            for batch in source.iter_batches(batch_size=50_000):
+                writer.write_batch(batch)
     elif fmt == "excel":
         frame = pd.read_parquet(scored)
         if len(frame) > EXCEL_MAX_ROWS:

@@ -88,12 +88,17 @@ def results(info: dict) -> None:
 
 
 @st.fragment(run_every=2)
-def history() -> None:
+def live_jobs() -> None:
+    """Progress of every scoring job; when one finishes, the whole page reruns to show its results."""
     registry = Registry()
     jobs.reconcile(registry)
     listed = [j for j in registry.jobs() if j["kind"] == "score"][:10]
     if not listed:
         st.info(t("score.no_jobs"))
+    done = {j["id"] for j in listed if j["status"] == "succeeded"}
+    if st.session_state.setdefault("score_done", done) != done:
+        st.session_state["score_done"] = done
+        st.rerun()
     for job in listed:
         info = jobs.describe(job, registry)
         with st.container(border=True):
@@ -109,8 +114,18 @@ def history() -> None:
                 jobs.cancel(job["id"])
             if info["status"] in jobs.RESUMABLE and st.button(t("train.resume"), key=f"sres_{job['id']}"):
                 jobs.resume(job["id"])
-            if info["status"] == "succeeded":
-                results(info)
+
+
+def finished_results() -> None:
+    """Summary, preview and downloads of a finished job (outside the refreshing fragment, so
+    downloads are not interrupted)."""
+    registry = Registry()
+    finished = [jobs.describe(j, registry) for j in registry.jobs() if j["kind"] == "score" and j["status"] == "succeeded"]
+    if not finished:
+        return
+    st.subheader(t("score.finished"))
+    chosen = st.selectbox(t("score.open"), [f["run_id"] for f in finished], key="score_open")
+    results(next(f for f in finished if f["run_id"] == chosen))
 
 
 st.title(t("score.title"))
@@ -131,4 +146,5 @@ else:
     except Exception as exc:  # bad files end in a message
         show_error(exc)
 st.header(t("score.jobs"))
-history()
+live_jobs()
+finished_results()

@@ -4,7 +4,7 @@ import pytest
 
 from core.datasets import list_datasets
 from tests.conftest import csv_bytes, labelled_rows
-from tests.e2e.conftest import screenshot
+from tests.e2e.conftest import screenshot, settle
 
 pytestmark = pytest.mark.browser
 
@@ -67,8 +67,11 @@ def test_score_a_small_file_and_download(server, page, tmp_path, monkeypatch):
     page.get_by_role("button", name="Start scoring").click()
     page.get_by_text("Rows scored").wait_for(timeout=120_000)
     screenshot(page, "05-score")
+    settle(page)
+    button = page.locator('[data-testid="stDownloadButton"] button').first
+    button.scroll_into_view_if_needed()
     with page.expect_download() as download:
-        page.get_by_role("button", name="CSV").first.click()
+        button.click()
     saved = tmp_path / "scored.csv"
     download.value.save_as(saved)
     scored = pd.read_csv(saved, encoding="utf-8-sig")

@@ -88,3 +88,13 @@ def easy_dataset(workspace):
     frame = pd.DataFrame(easy_rows(), columns=["text", "label"], dtype="str")
     save_dataset(prepare_dataset(Table(frame, "easy.csv", "csv", "utf-8", ",")), "easy")
     return "easy"
+
+
+@pytest.fixture
+def baseline_run(easy_dataset):
+    """A finished TF-IDF baseline run on the 'easy' dataset (seconds to train)."""
+    from core.training import TrainConfig, create_run, run_training
+
+    folder = create_run(TrainConfig(dataset="easy", method="baseline"))
+    run_training(folder)
+    return folder.name

@@ -97,13 +97,6 @@ def test_chinese_words_are_characters():
     assert words_of("质量很好 great!") == ["质", "量", "很", "好", "great!"]
 
 
-@pytest.fixture
-def baseline_run(easy_dataset):
-    folder = create_run(TrainConfig(dataset="easy", method="baseline"))
-    run_training(folder)
-    return folder.name
-
-
 def test_explain_one_attribution_per_token_and_decisive_word(baseline_run):
     model = load_predictor(baseline_run)
     result = explain(model, "the film was great and wonderful")

@@ -15,13 +15,6 @@ from tests.core.test_jobs import wait_done, wait_for
 
 
 @pytest.fixture
-def baseline_run(easy_dataset):
-    folder = create_run(TrainConfig(dataset="easy", method="baseline"))
-    run_training(folder)
-    return folder.name
-
-
-@pytest.fixture
 def tiny_run(easy_dataset, tiny_model_dir):
     folder = create_run(TrainConfig(dataset="easy", model=str(tiny_model_dir), epochs=2, batch_size=8, max_length=16,
                                     learning_rate=1e-2))

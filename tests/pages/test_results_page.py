@@ -1,35 +1,21 @@
-import pytest
 
-from core.training import TrainConfig, create_run, run_training
+from core.training import TrainConfig, create_run
 from core.workspace import Registry, atomic_write_json
 from tests.conftest import csv_bytes
-
-
-def open_results(app):
-    app.run()
-    app.switch_page("pages/results.py").run()
-    assert not app.exception
-    return app
-
-
-@pytest.fixture
-def finished_run(easy_dataset):
-    folder = create_run(TrainConfig(dataset="easy", method="baseline"))
-    run_training(folder)
-    return folder.name
+from tests.pages.conftest import open_page
 
 
 def test_no_runs(app):
-    open_results(app)
+    open_page(app, "pages/results.py")
     assert any("No runs yet" in i.value for i in app.info)
 
 
-def test_finished_run_overview_errors_export(app, finished_run):
-    open_results(app)
+def test_baseline_run_overview_errors_export(app, baseline_run):
+    open_page(app, "pages/results.py")
     labels = [m.label for m in app.metric]
     assert labels == ["Accuracy", "Macro F1", "Weighted F1", "Test rows"]
     assert "vs baseline" in str(app.metric[0].delta)
-    assert app.selectbox(key=f"cell_true_{finished_run}").options == ["negative", "positive"]
+    assert app.selectbox(key=f"cell_true_{baseline_run}").options == ["negative", "positive"]
     for view in ("errors", "compare", "file", "export"):
         app.segmented_control(key="results_view").set_value(view).run()
         assert not app.exception, view
@@ -37,15 +23,15 @@ def test_finished_run_overview_errors_export(app, finished_run):
     assert any("at least two" in i.value for i in app.info)
 
 
-def test_try_it_empty_text_warns(app, finished_run):
-    open_results(app)
+def test_try_it_empty_text_warns(app, baseline_run):
+    open_page(app, "pages/results.py")
     app.segmented_control(key="results_view").set_value("try").run()
     app.button(key="try_button").click().run()
     assert any("Type or paste a text first" in w.value for w in app.warning)
 
 
-def test_evaluate_file_without_label_column(app, finished_run):
-    open_results(app)
+def test_evaluate_file_without_label_column(app, baseline_run):
+    open_page(app, "pages/results.py")
     app.segmented_control(key="results_view").set_value("file").run()
     app.file_uploader(key="eval_upload").set_value(("texts.csv", b"text\nfine film\nbad film\n", "text/csv")).run()
     assert any("no label column" in e.value for e in app.error)
@@ -59,7 +45,7 @@ def test_failed_and_running_runs_say_so(app, easy_dataset):
     failed = create_run(TrainConfig(dataset="easy", method="baseline"))
     atomic_write_json(failed / "status.json", {"status": "failed", "reason": "out of GPU memory"})
     Registry().update_run(failed.name, "failed")
-    open_results(app)
+    open_page(app, "pages/results.py")
     assert any("out of GPU memory" in e.value for e in app.error)
     running = create_run(TrainConfig(dataset="easy", method="baseline"))
     atomic_write_json(running / "status.json", {"status": "running"})

@@ -1,22 +1,16 @@
 from core.workspace import Registry
 from tests.core.test_jobs import wait_done
-
-
-def open_train(app):
-    app.run()
-    app.switch_page("pages/train.py").run()
-    assert not app.exception
-    return app
+from tests.pages.conftest import open_page
 
 
 def test_no_datasets_points_to_data_page(app):
-    open_train(app)
+    open_page(app, "pages/train.py")
     assert any("No datasets yet" in i.value for i in app.info)
     assert any("No training jobs yet" in i.value for i in app.info)
 
 
 def test_launch_baseline_and_see_it_in_the_live_panel(app, easy_dataset):
-    open_train(app)
+    open_page(app, "pages/train.py")
     app.radio(key="train_method").set_value("baseline").run()
     assert not app.exception
     command = app.code[0].value
@@ -32,7 +26,7 @@ def test_launch_baseline_and_see_it_in_the_live_panel(app, easy_dataset):
 
 
 def test_bad_settings_are_listed_not_launched(app, easy_dataset, tiny_model_dir):
-    open_train(app)
+    open_page(app, "pages/train.py")
     app.radio(key="train_model_choice").set_value("custom").run()
     app.text_input(key="train_model_path").set_value(str(tiny_model_dir)).run()
     app.number_input(key="adv_max_length_quick_full").set_value(4096)
@@ -44,5 +38,5 @@ def test_bad_settings_are_listed_not_launched(app, easy_dataset, tiny_model_dir)
 
 def test_train_page_in_chinese(app, easy_dataset):
     app.query_params["lang"] = "zh"
-    open_train(app)
+    open_page(app, "pages/train.py")
     assert app.title[0].value == "训练"

@@ -32,22 +32,21 @@ def staged_upload(file_id: str, name: str, _data: bytes) -> str:
 
 def launch(run_id: str, chosen: tuple) -> None:
     kind, value = chosen
-    path = staged_upload(value.file_id, value.name, value.getvalue()) if kind == "upload" else None
-    if kind == "dataset":
-        path = "dataset"
-        head = None
-    else:
+    if kind == "upload":
+        path = staged_upload(value.file_id, value.name, value.getvalue())
         head = scoring.preview(path, 100)
         st.dataframe(head.head(20), hide_index=True, width="stretch", height=200)
-    columns = ["text"] if head is None else list(head.columns)
-    detected = "text" if head is None else detect_columns(head).text
-    if detected is None:
-        st.error(t("score.no_text", columns=", ".join(columns)))
-        return
-    text_col = st.selectbox(t("score.text_col"), columns, index=columns.index(detected), key=f"score_col_{path}")
+        columns, detected = list(head.columns), detect_columns(head).text
+        if detected is None:
+            st.error(t("score.no_text", columns=", ".join(columns)))
+            return
+    else:  # a saved dataset: its cleaned texts are in the column "text"
+        path, columns, detected = None, ["text"], "text"
+    text_col = st.selectbox(t("score.text_col"), columns, index=columns.index(detected),
+                            key=f"score_col_{path or value}")
     fast = st.toggle(t("score.fast"), key="score_fast")
     if st.button(t("score.start"), type="primary", key="score_start"):
-        source = str(scoring.stage_dataset(value)) if kind == "dataset" else path
+        source = path or str(scoring.stage_dataset(value))
         folder = scoring.create_score(scoring.ScoreConfig(run_id=run_id, input=source, text_col=text_col, fast=fast))
         job = jobs.submit(folder, created_by=st.session_state.get("user"), kind="score")
         st.success(t("score.started", job=job["id"]))

@@ -24,4 +24,9 @@ pages = [
     st.Page("pages/results.py", title=t("nav.results"), icon=":material/analytics:", url_path="results"),
     st.Page("pages/score.py", title=t("nav.score"), icon=":material/fact_check:", url_path="score"),
 ]
-st.navigation(pages).run()
+st.session_state["_app_ran"] = True
+navigation = st.navigation(pages)
+deep_link = st.session_state.pop("_deep_link", None)
+if deep_link and deep_link != "pages/home.py":  # see pages/_shared.py: through_app
+    st.switch_page(deep_link)
+navigation.run()

@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
 from core import i18n
 from core.errors import OpinionLabError
+
+
+def through_app(page_file: str) -> None:
+    """Make sure this page runs inside app.py's navigation.
+
+    A deep link (say /results) opened on a freshly started server can make Streamlit run the
+    page file on its own, by its pages/ folder fallback, without the language switch or the
+    navigation; such a visit is sent through app.py, which then opens the page asked for."""
+    if not st.session_state.get("_app_ran"):
+        st.session_state["_deep_link"] = f"pages/{Path(page_file).name}"
+        st.switch_page("app.py")
 
 
 def lang() -> str:

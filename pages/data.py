@@ -10,7 +10,9 @@ from core.exporting import to_csv_bytes
 from core.figures import class_balance_figure, text_length_figure
 from core.samples import PREFIX, SAMPLES, load_sample
 from core.workspace import Registry
-from pages._shared import lang, show_error, t
+from pages._shared import lang, show_error, t, through_app
+
+through_app(__file__)
 
 UPLOAD_TYPES = sorted({ext.lstrip(".") for ext in core_data.FORMATS})
 

@@ -1,7 +1,9 @@
 import streamlit as st
 
 from core.workspace import Registry
-from pages._shared import t
+from pages._shared import t, through_app
+
+through_app(__file__)
 
 registry = Registry()
 st.title(t("home.title"))

@@ -9,7 +9,9 @@ from core import figures, runs
 from core.explain import explain, highlight_html
 from core.exporting import to_csv_bytes
 from core.predict import load_predictor
-from pages._shared import lang, show_error, t
+from pages._shared import lang, show_error, t, through_app
+
+through_app(__file__)
 
 VIEWS = ["overview", "errors", "try", "compare", "file", "export"]
 

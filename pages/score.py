@@ -9,7 +9,9 @@ from core.exporting import to_csv_bytes
 from core.figures import label_distribution_figure
 from core.runs import list_runs
 from core.workspace import Registry
-from pages._shared import lang, show_error, t
+from pages._shared import lang, show_error, t, through_app
+
+through_app(__file__)
 
 UPLOAD_TYPES = sorted({ext.lstrip(".") for ext in FORMATS})
 

@@ -15,7 +15,9 @@ from core.training import (
     validate,
 )
 from core.workspace import Registry
-from pages._shared import lang, show_error, t
+from pages._shared import lang, show_error, t, through_app
+
+through_app(__file__)
 
 HELP = TrainConfig.help_texts()
 ADVANCED = {  # field: (widget kind, min, step)

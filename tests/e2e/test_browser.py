@@ -9,6 +9,17 @@ from tests.e2e.conftest import screenshot, settle
 pytestmark = pytest.mark.browser
 
 
+def test_deep_link_on_a_fresh_server_keeps_navigation(server, page):
+    """First visit of a fresh server straight to /data: the page still has the app's navigation
+    and language switch (not Streamlit's bare pages/ folder fallback)."""
+    page.goto(server["url"] + "/data")
+    page.get_by_text("Upload a file or pick a sample to begin.").wait_for()
+    settle(page)
+    page.get_by_text("简体中文").wait_for()
+    sidebar = page.locator('[data-testid="stSidebar"]').inner_text()
+    assert "Train" in sidebar and "shared" not in sidebar and "app" not in sidebar.split()
+
+
 def test_upload_csv_and_see_dataset_listed(server, page, tmp_path, monkeypatch):
     page.goto(server["url"])
     page.get_by_role("heading", name="Opinion Lab").wait_for()

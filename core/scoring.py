@@ -98,18 +98,13 @@ def iter_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
     if not head.strip():
         raise DataError(f"The file {path.name!r} is empty.")
     encoding = detect_encoding(head, path.name)
-    if fmt != "jsonl":
-        first_line = head.decode(encoding, errors="ignore").lstrip("\ufeff").splitlines()[0]
-        delimiter = _choose_delimiter(first_line, fmt) or ","
-        arrow = _arrow_chunks(path, encoding, delimiter, first_line, chunk_rows)
-        if arrow is not None:
-            yield from arrow
-            return
     if fmt == "jsonl":
         reader = pd.read_json(path, lines=True, chunksize=chunk_rows, dtype=False, encoding=encoding)
     else:
         first_line = head.decode(encoding, errors="ignore").lstrip("\ufeff").splitlines()[0]
         delimiter = _choose_delimiter(first_line, fmt) or ","
+        # pandas' chunked C parser reads as it goes: its memory stays flat with the file size
+        # (pyarrow's streaming CSV reader reads ahead in proportion to the file)
         reader = pd.read_csv(path, sep=delimiter, encoding=encoding, dtype=str, keep_default_na=False,
                              na_filter=False, chunksize=chunk_rows, on_bad_lines="error")
     rows = 0
@@ -120,55 +115,6 @@ def iter_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
     except (pd.errors.ParserError, ValueError, UnicodeDecodeError) as exc:
         raise DataError(f"{path.name!r} is damaged after row {rows:,} ({str(exc).splitlines()[-1][:160]}). "
                         f"The {rows:,} rows before it were scored and kept; fix or cut the file and resume.") from exc
-
-
-def _arrow_chunks(path: Path, encoding: str, delimiter: str, first_line: str,
-                  chunk_rows: int) -> Iterator[pd.DataFrame] | None:
-    """Stream a delimited file through pyarrow's CSV reader, re-cut into exactly ``chunk_rows``
-    rows (so chunk boundaries, and resume, do not depend on block sizes). None when the header
-    has duplicate names; pandas' reader handles those."""
-    import csv
-
-    import pyarrow as pa
-    import pyarrow.csv as pacsv
-
-    header = next(csv.reader([first_line.lstrip("\ufeff")], delimiter=delimiter), [])
-    if len(set(header)) != len(header):
-        return None
-    codec = "utf8" if encoding in ("utf-8", "utf-8-sig") else encoding
-    try:
-        reader = pacsv.open_csv(
-            path, read_options=pacsv.ReadOptions(encoding=codec, block_size=1 << 22, use_threads=False),
-            parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
-            convert_options=pacsv.ConvertOptions(column_types={h: pa.large_string() for h in header},
-                                                 strings_can_be_null=False))
-    except (pa.ArrowInvalid, LookupError):  # damaged first block or unknown codec: pandas says where
-        return None
-
-    def chunks() -> Iterator[pd.DataFrame]:
-        from core.data import _arrow_to_str
-
-        pending: list = []
-        held = rows = 0
-        while True:
-            try:
-                batch = reader.read_next_batch()
-            except StopIteration:
-                break
-            except pa.ArrowInvalid as exc:
-                raise DataError(f"{path.name!r} is damaged after row {rows + held:,} ({str(exc)[:160]}). "
-                                f"The rows before it were scored and kept; fix or cut the file and resume.") from exc
-            pending.append(batch)
-            held += batch.num_rows
-            while held >= chunk_rows:
-                table = pa.Table.from_batches(pending)
-                yield _clean_columns(table.slice(0, chunk_rows).to_pandas(types_mapper=_arrow_to_str), [])
-                rest = table.slice(chunk_rows)
-                pending, held, rows = rest.to_batches(), rest.num_rows, rows + chunk_rows
-        if held:
-            yield _clean_columns(pa.Table.from_batches(pending).to_pandas(types_mapper=_arrow_to_str), [])
-
-    return chunks()
 
 
 def count_rows(path: Path) -> int | None:

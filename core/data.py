@@ -175,7 +175,7 @@ def read_table(source: str | Path | bytes | io.IOBase, filename: str | None = No
             frame, delimiter = _read_delimited(data, encoding, filename, fmt)
             table = Table(frame, filename, fmt, encoding, delimiter, notes)
 
-    table.frame = _clean_columns(table.frame, table.notes)
+    table.frame = clean_columns(table.frame, table.notes)
     if len(table.frame) == 0:
         cols = ", ".join(map(str, table.frame.columns)) or "none"
         raise DataError(
@@ -233,7 +233,7 @@ def detect_encoding(data: bytes, filename: str = "file") -> str:
     return best.encoding
 
 
-def _choose_delimiter(first_line: str, fmt: str) -> str | None:
+def choose_delimiter(first_line: str, fmt: str) -> str | None:
     if fmt == "tsv":
         return "\t"
     counts = {d: first_line.count(d) for d in _DELIMITERS}
@@ -245,7 +245,7 @@ def _read_delimited(data: bytes, encoding: str, filename: str, fmt: str) -> tupl
     text_head = data[:65536].decode(encoding, errors="ignore").lstrip("\ufeff")
     lines = text_head.splitlines()
     first_line = lines[0] if lines else ""
-    delimiter = _choose_delimiter(first_line, fmt)
+    delimiter = choose_delimiter(first_line, fmt)
     if fmt == "txt" and delimiter is not None:
         # A table has a header of a few short names and the same number of fields on every
         # line; a sentence with a comma in it is just a text.
@@ -399,7 +399,7 @@ def _read_jsonl(data: bytes, encoding: str, filename: str) -> pd.DataFrame:
     return _records_frame(records, filename)
 
 
-def _clean_columns(frame: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
+def clean_columns(frame: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
     """Column names become trimmed strings without BOMs; duplicates and blanks get unique names."""
     names: list[str] = []
     seen: dict[str, int] = {}
@@ -467,7 +467,7 @@ def _hinted(name: str, hints: tuple[str, ...]) -> bool:
     return any(h in low if not h.isascii() else any(w.startswith(h) for w in words) for h in hints)
 
 
-def _numeric_share(values: pd.Series) -> float:
+def numeric_share(values: pd.Series) -> float:
     values = values[values.str.strip() != ""]
     if len(values) == 0:
         return 0.0
@@ -476,7 +476,7 @@ def _numeric_share(values: pd.Series) -> float:
 
 def _date_share(values: pd.Series) -> float:
     values = values[values.str.strip() != ""].head(200)
-    if len(values) == 0 or _numeric_share(values) > 0.5:
+    if len(values) == 0 or numeric_share(values) > 0.5:
         return 0.0
     parsed = pd.to_datetime(values.str.replace("年", "-").str.replace("月", "-").str.replace("日", ""),
                             errors="coerce", format="mixed")
@@ -492,7 +492,7 @@ def detect_columns(frame: pd.DataFrame) -> ColumnMapping:
         filled = values[values.str.strip() != ""]
         stats[col] = {
             "mean_len": float(filled.str.len().mean()) if len(filled) else 0.0,
-            "numeric": _numeric_share(values),
+            "numeric": numeric_share(values),
             # full-column distinct counts only where the sample says it could be a label
             "distinct": int(frame[col].nunique()) if values.nunique() <= 50 else values.nunique(),
             "filled": len(filled),
@@ -683,7 +683,7 @@ def prepare_dataset(table: Table, mapping: ColumnMapping | None = None,
         report.steps.append({"step": name, "count": int(count), **extra})
 
     raw_text = frame[mapping.text]
-    numeric = _numeric_share(raw_text.head(20_000))
+    numeric = numeric_share(raw_text.head(20_000))
     if numeric >= 0.95:
         example = raw_text[raw_text.str.strip() != ""].iloc[0]
         raise DataError(

@@ -24,11 +24,11 @@ import pandas as pd
 
 from core.data import (
     FORMATS,
-    _choose_delimiter,
-    _clean_columns,
-    _numeric_share,
+    choose_delimiter,
+    clean_columns,
     detect_columns,
     detect_encoding,
+    numeric_share,
     read_table,
 )
 from core.errors import ConfigError, DataError
@@ -85,7 +85,7 @@ def iter_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
 
         try:
             for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_rows):
-                yield _clean_columns(batch.to_pandas(), [])
+                yield clean_columns(batch.to_pandas(), [])
         except Exception as exc:  # pyarrow raises several kinds for damaged files
             raise DataError(f"{path.name!r} is not a readable Parquet file ({str(exc)[:120]}).") from exc
         return
@@ -102,7 +102,7 @@ def iter_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
         reader = pd.read_json(path, lines=True, chunksize=chunk_rows, dtype=False, encoding=encoding)
     else:
         first_line = head.decode(encoding, errors="ignore").lstrip("\ufeff").splitlines()[0]
-        delimiter = _choose_delimiter(first_line, fmt) or ","
+        delimiter = choose_delimiter(first_line, fmt) or ","
         # pandas' chunked C parser reads as it goes: its memory stays flat with the file size
         # (pyarrow's streaming CSV reader reads ahead in proportion to the file)
         reader = pd.read_csv(path, sep=delimiter, encoding=encoding, dtype=str, keep_default_na=False,
@@ -111,7 +111,7 @@ def iter_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
     try:
         for chunk in reader:
             rows += len(chunk)
-            yield _clean_columns(chunk, [])
+            yield clean_columns(chunk, [])
     except (pd.errors.ParserError, ValueError, UnicodeDecodeError) as exc:
         raise DataError(f"{path.name!r} is damaged after row {rows:,} ({str(exc).splitlines()[-1][:160]}). "
                         f"The {rows:,} rows before it were scored and kept; fix or cut the file and resume.") from exc
@@ -204,7 +204,7 @@ def create_score(config: ScoreConfig, registry: Registry | None = None) -> Path:
     if not config.text_col or config.text_col not in first.columns:
         raise DataError(f"No text column {config.text_col or ''!r} in {source.name!r}: columns are {columns}. "
                         "Name the column with the texts (--text-col).")
-    if _numeric_share(first[config.text_col].astype("str")) >= 0.95:
+    if numeric_share(first[config.text_col].astype("str")) >= 0.95:
         raise DataError(f"The column {config.text_col!r} of {source.name!r} holds only numbers, not texts. "
                         f"Choose the column with the reviews; columns are {columns}.")
     if (first[config.text_col].astype("str").str.strip() == "").all():

@@ -553,7 +553,7 @@ def _fine_tune(folder: Path, config: TrainConfig, registry: Registry, progress: 
 
     autocast_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(mixed)
 
-    def evaluate(name: str) -> dict[str, Any]:
+    def evaluate(name: str) -> tuple[dict[str, Any], np.ndarray]:
         probs = predict_proba(base_model, encoded[name], pad_id, accelerator.device, autocast_dtype=autocast_dtype)
         return classification_metrics(splits[name]["label"].tolist(), probabilities_to_predictions(probs, labels), labels), probs
 

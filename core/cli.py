@@ -12,6 +12,7 @@ import json
 import os
 import sys
 import traceback
+from pathlib import Path
 from typing import Any
 
 from core.errors import OpinionLabError
@@ -351,6 +352,46 @@ def cmd_score(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# trends ------------------------------------------------------------------------------------
+def cmd_trends(args: argparse.Namespace) -> int:
+    from core import trends
+    from core.exporting import to_csv_bytes
+
+    settings = trends.TrendSettings(freq=args.freq, window=args.window, k=args.k, min_volume=args.min_volume,
+                                    method=args.method, top_groups=args.top_groups,
+                                    negative_label=args.negative_label or "", positive_label=args.positive_label or "")
+    settings.validate()
+    frame = trends.load_frame(args.path)
+    suggested = trends.suggest_columns(frame)
+    columns = trends.Columns(date=args.date_col or suggested["date"], label=args.label_col or suggested["label"],
+                             text=args.text_col or suggested["text"],
+                             confidence=args.confidence_col or suggested["confidence"], group=args.group_col)
+    report = trends.analyse(frame, columns, settings, keywords_for=args.keywords_for)
+    result = report.to_dict()
+    result["columns"] = vars(columns)
+    for target, table in ((args.series_csv, report.series), (args.alerts_csv, trends.alerts_table(report))):
+        if target:
+            from core.workspace import atomic_write_bytes
+
+            atomic_write_bytes(Path(target), to_csv_bytes(table))
+    lines = [f"{result['rows_used']:,} of {result['rows']:,} rows over {len(result['series'])} periods "
+             f"({trends.FREQUENCIES[settings.freq]}s); labels: {', '.join(result['labels'])}"]
+    lines += [f"  note: {n}" for n in result["notes"]]
+    lines.append(f"{'period':<12}{'volume':>8}  " + "  ".join(f"{lab:>10}" for lab in result["labels"])
+                 + ("  net" if report.prepared.positive and report.prepared.negative else ""))
+    for row in result["series"]:
+        net = f"  {row['net_sentiment']:+.2f}" if row.get("net_sentiment") is not None else ""
+        lines.append(f"{row['period']:<12}{row['volume']:>8}  " + "  ".join(f"{row[lab]:>10}" for lab in result["labels"]) + net)
+    lines.append(f"{len(report.spikes)} spike(s), newest first:" if report.spikes else "No spikes.")
+    for spike in result["spikes"]:
+        where = f" [{spike['group']}]" if spike["group"] else ""
+        words = ", ".join(k["term"] for k in spike["keywords"][:8])
+        lines.append(f"  {spike['label']}{where} {spike['metric']} {spike['value']:.3g} vs usual {spike['baseline']:.3g} "
+                     f"({spike['severity']}){': ' + words if words else ''}")
+    _emit(result, args.json, lines)
+    return EXIT_OK
+
+
 def _add_train_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", help="name of a saved dataset")
     parser.add_argument("--config", help="a saved training config (JSON)")
@@ -441,6 +482,28 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--job", help=argparse.SUPPRESS)
     score.add_argument("--json", action="store_true")
     score.set_defaults(func=cmd_score)
+    trend = groups.add_parser("trends", help="sentiment over time, spike alerts and their keywords")
+    trend.add_argument("path", help="a scored file, a scoring job id, any file with dates and labels, "
+                                    "or sample:demo-timeline")
+    trend.add_argument("--date-col", dest="date_col", help="the date column (default: detected)")
+    trend.add_argument("--label-col", dest="label_col", help="the label column (default: 'label' or detected)")
+    trend.add_argument("--text-col", dest="text_col", help="the text column, for keywords (default: detected)")
+    trend.add_argument("--confidence-col", dest="confidence_col")
+    trend.add_argument("--group-col", dest="group_col", help="source, product, brand, region ...")
+    trend.add_argument("--freq", default="W", choices=["D", "W", "M"], help="day, week or month")
+    trend.add_argument("--window", type=int, default=8, help="periods in the baseline before each point")
+    trend.add_argument("--k", type=float, default=3.5, help="robust deviations above the baseline for a spike")
+    trend.add_argument("--min-volume", dest="min_volume", type=int, default=30)
+    trend.add_argument("--method", default="mad", choices=["mad", "std"])
+    trend.add_argument("--top-groups", dest="top_groups", type=int, default=8)
+    trend.add_argument("--negative-label", dest="negative_label")
+    trend.add_argument("--positive-label", dest="positive_label")
+    trend.add_argument("--keywords-for", dest="keywords_for", type=int, default=10,
+                       help="find keywords for the newest N spikes")
+    trend.add_argument("--series-csv", dest="series_csv", help="write the trend table to this CSV")
+    trend.add_argument("--alerts-csv", dest="alerts_csv", help="write the alerts to this CSV")
+    trend.add_argument("--json", action="store_true")
+    trend.set_defaults(func=cmd_trends)
     runs_parser = groups.add_parser("runs", help="list, show or compare runs")
     runs_parser.add_argument("verb", choices=["list", "show", "compare"])
     runs_parser.add_argument("runs", nargs="*")

@@ -117,3 +117,87 @@ def label_distribution_figure(label_counts: dict[str, int], lang: str = "en") ->
     fig.update_layout(template=_TEMPLATE, height=280, margin=dict(t=20, b=40, l=50, r=10),
                       xaxis_title=t("chart.label", lang), yaxis_title=t("chart.texts", lang))
     return fig
+
+
+# ----------------------------------------------------------------------------------------
+# Trends
+# ----------------------------------------------------------------------------------------
+def sentiment_share_figure(series: pd.DataFrame, labels: list[str], lang: str = "en") -> go.Figure:
+    """Stacked share of each label per period (100% per period)."""
+    fig = go.Figure()
+    for label in labels:
+        fig.add_scatter(x=series["period"], y=series[f"share_{label}"], name=str(label), mode="lines",
+                        stackgroup="share", customdata=series[str(label)],
+                        hovertemplate="%{x|%Y-%m-%d}: %{y:.1%} (%{customdata:,})<extra>" + str(label) + "</extra>")
+    fig.update_layout(template=_TEMPLATE, height=300, margin=dict(t=20, b=30, l=50, r=10), hovermode="x unified",
+                      yaxis=dict(title=t("chart.share", lang), tickformat=".0%", range=[0, 1]),
+                      legend_title_text=t("chart.label", lang))
+    return fig
+
+
+def volume_figure(series: pd.DataFrame, spikes: list | None = None, lang: str = "en") -> go.Figure:
+    """Texts per period; partial first/last periods drawn paler, volume spikes marked."""
+    colors = ["#a7c4e5" if p else "#4c78a8" for p in series.get("partial", [False] * len(series))]
+    fig = go.Figure(go.Bar(x=series["period"], y=series["volume"], marker_color=colors, name=t("chart.volume", lang),
+                           hovertemplate="%{x|%Y-%m-%d}: %{y:,}<extra></extra>"))
+    marks = [s for s in spikes or [] if s.metric == "volume" and s.group is None]
+    if marks:
+        fig.add_scatter(x=[s.period for s in marks], y=[s.value for s in marks], mode="markers",
+                        marker=dict(symbol="triangle-down", size=14, color="#d62728"), name=t("chart.spike", lang))
+    fig.update_layout(template=_TEMPLATE, height=260, margin=dict(t=20, b=30, l=50, r=10),
+                      yaxis_title=t("chart.volume", lang), showlegend=bool(marks))
+    return fig
+
+
+def net_sentiment_figure(series: pd.DataFrame, spikes: list | None = None, negative_label: str | None = None,
+                         lang: str = "en") -> go.Figure:
+    """Net sentiment ((positive − negative) / total) per period, with negative-share spikes marked.
+
+    Without a net sentiment (labels that are not positive/negative) the negative share, or
+    else the volume, is drawn instead, so the chart is never empty."""
+    if "net_sentiment" in series:
+        column, title, fmt = "net_sentiment", t("chart.net_sentiment", lang), ".0%"
+    elif negative_label is not None:
+        column, title, fmt = f"share_{negative_label}", t("chart.negative_share", lang), ".0%"
+    else:
+        column, title, fmt = "volume", t("chart.volume", lang), ","
+    fig = go.Figure(go.Scatter(x=series["period"], y=series[column], mode="lines+markers", name=title,
+                               line=dict(color="#4c78a8"), connectgaps=False))
+    marks = [s for s in spikes or [] if s.metric == "negative_share" and s.group is None]
+    if marks:
+        by_period = series.set_index("period")[column]
+        fig.add_scatter(x=[s.period for s in marks], y=[by_period.get(s.period) for s in marks], mode="markers",
+                        marker=dict(symbol="x", size=14, color="#d62728", line=dict(width=2)),
+                        name=t("chart.spike", lang),
+                        text=[f"{s.value:.0%} vs {s.baseline:.0%}" for s in marks],
+                        hovertemplate="%{x|%Y-%m-%d}: %{text}<extra></extra>")
+    if column == "net_sentiment":
+        fig.add_hline(y=0, line_dash="dot", line_color="#999")
+    fig.update_layout(template=_TEMPLATE, height=280, margin=dict(t=20, b=30, l=50, r=10),
+                      yaxis=dict(title=title, tickformat=fmt))
+    return fig
+
+
+def group_heatmap_figure(group_series: pd.DataFrame, value: str, lang: str = "en") -> go.Figure:
+    """Groups × periods, coloured by ``value`` (net sentiment, a share or volume)."""
+    pivot = group_series.pivot(index="group", columns="period", values=value)
+    diverging = value == "net_sentiment"
+    fig = go.Figure(go.Heatmap(
+        z=pivot.to_numpy(), x=pivot.columns, y=[str(g) for g in pivot.index],
+        colorscale="RdBu" if diverging else "Reds", zmid=0 if diverging else None,
+        hovertemplate="%{y} · %{x|%Y-%m-%d}: %{z:.2f}<extra></extra>"))
+    fig.update_layout(template=_TEMPLATE, height=120 + 28 * len(pivot), margin=dict(t=20, b=30, l=120, r=10))
+    return fig
+
+
+def keywords_figure(keywords: list[dict], lang: str = "en") -> go.Figure:
+    """Keywords of a spike, strongest on top, bar length = how over-represented (z-score)."""
+    items = list(reversed(keywords))
+    fig = go.Figure(go.Bar(
+        x=[k["score"] for k in items], y=[k["term"] for k in items], orientation="h",
+        customdata=[[k["count"], k["share"], k["baseline_share"] or 0] for k in items],
+        hovertemplate="%{y}: z=%{x:.1f}, %{customdata[0]} texts (%{customdata[1]:.0%} vs "
+                      "%{customdata[2]:.0%} before)<extra></extra>", marker_color="#d62728"))
+    fig.update_layout(template=_TEMPLATE, height=80 + 24 * len(items), margin=dict(t=10, b=30, l=140, r=10),
+                      xaxis_title=t("chart.overrepresented", lang))
+    return fig

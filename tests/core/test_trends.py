@@ -204,9 +204,12 @@ def test_chinese_keywords_are_words_not_characters():
     assert report.prepared.negative == "负面" and report.prepared.positive == "正面"
     spike = next(s for s in report.spikes if s.metric == "negative_share")
     terms = [k["term"] for k in spike.keywords]
-    assert all(len(term) >= 2 for term in terms)
-    assert {"电池", "续航"} & set(terms[:4]), terms
-    assert not {"电", "池", "的", "了"} & set(terms)
+    words = {word for term in terms for word in term.split(" ")}
+    assert all(len(word) >= 2 for word in words)
+    assert {"电池", "续航", "充电", "发烫"} <= {w for term in terms[:4] for w in term.split(" ")}, terms
+    assert not {"电", "池", "的", "了"} & words
+    texts = trends.texts_for(report.prepared, period=spike.period, term=terms[0])
+    assert len(texts) == 60 and all(texts["text"].str.contains(w).all() for w in terms[0].split(" "))
 
 
 def test_log_odds_ranks_the_overrepresented_term_and_needs_min_count():

@@ -102,7 +102,8 @@ def trainer(texts, labels, batch_size, max_length, steps, padding: str) -> float
 
     with tempfile.TemporaryDirectory() as out:
         args = TrainingArguments(output_dir=out, per_device_train_batch_size=batch_size, max_steps=steps + 1,
-                                 learning_rate=5e-5, use_cpu=True, report_to=[], save_strategy="no",
+                                 learning_rate=5e-5, use_cpu=not torch.cuda.is_available(),
+                                 bf16=torch.cuda.is_available(), report_to=[], save_strategy="no",
                                  logging_strategy="no", dataloader_num_workers=0, seed=0)
         run = Trainer(model=model, args=args, train_dataset=Rows(), data_collator=DataCollatorWithPadding(tokenizer),
                       callbacks=[Clock()])
@@ -122,8 +123,10 @@ def main() -> None:
 
     torch.manual_seed(0)
     texts, labels = sample_rows(args.rows)
+    device = torch.cuda.get_device_name(0) + " (bf16 autocast, both)" if torch.cuda.is_available() else \
+        f"CPU, {torch.get_num_threads()} threads"
     print(f"{args.rows} rows of sample:movie-reviews, batch {args.batch_size}, max length {args.max_length}, "
-          f"{args.steps} timed steps, {torch.get_num_threads()} threads")
+          f"{args.steps} timed steps, {device}")
     mine = ours(texts, labels, args.batch_size, args.max_length, args.steps)
     our_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     ref_fixed = trainer(texts, labels, args.batch_size, args.max_length, args.steps, "max_length")

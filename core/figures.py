@@ -122,11 +122,17 @@ def label_distribution_figure(label_counts: dict[str, int], lang: str = "en") ->
 # ----------------------------------------------------------------------------------------
 # Trends
 # ----------------------------------------------------------------------------------------
-def sentiment_share_figure(series: pd.DataFrame, labels: list[str], lang: str = "en") -> go.Figure:
-    """Stacked share of each label per period (100% per period)."""
+SENTIMENT_COLOURS = {"negative": "#d62728", "positive": "#2ca02c"}
+
+
+def sentiment_share_figure(series: pd.DataFrame, labels: list[str], lang: str = "en", positive: str | None = None,
+                           negative: str | None = None) -> go.Figure:
+    """Stacked share of each label per period (100% per period); negative red, positive green."""
     fig = go.Figure()
     for label in labels:
+        colour = {negative: SENTIMENT_COLOURS["negative"], positive: SENTIMENT_COLOURS["positive"]}.get(label)
         fig.add_scatter(x=series["period"], y=series[f"share_{label}"], name=str(label), mode="lines",
+                        line=dict(color=colour) if colour else None,
                         stackgroup="share", customdata=series[str(label)],
                         hovertemplate="%{x|%Y-%m-%d}: %{y:.1%} (%{customdata:,})<extra>" + str(label) + "</extra>")
     fig.update_layout(template=_TEMPLATE, height=300, margin=dict(t=20, b=30, l=50, r=10), hovermode="x unified",

@@ -15,6 +15,8 @@ import numpy as np
 from core.errors import ConfigError, NotFoundError
 from core.workspace import Registry, inside, read_json
 
+GPU_BATCH_SIZE = 256
+
 
 @dataclass
 class Predictor:
@@ -25,6 +27,7 @@ class Predictor:
     tokenizer: Any = None
     head_tokens: int = 0
     device: Any = None
+    autocast_dtype: Any = None  # bf16 (or fp16) on a GPU
 
     def predict_proba(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
         texts = [t if isinstance(t, str) else "" for t in texts]
@@ -33,7 +36,10 @@ class Predictor:
         from core.training import encode_texts, predict_proba
 
         encoded = encode_texts(self.tokenizer, texts, self.max_length, self.head_tokens)
-        return predict_proba(self.backend, encoded, self.tokenizer.pad_token_id or 0, self.device, batch_size)
+        if self.device is not None and self.device.type == "cuda":
+            batch_size = max(batch_size, GPU_BATCH_SIZE)  # length-sorted batches: large ones pad little
+        return predict_proba(self.backend, encoded, self.tokenizer.pad_token_id or 0, self.device, batch_size,
+                             autocast_dtype=self.autocast_dtype)
 
     def token_count(self, text: str) -> int:
         """How many model tokens a text has (to tell a person it was truncated)."""
@@ -82,10 +88,14 @@ def load_transformer(folder: Path, meta: dict | None = None) -> Predictor:
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
     meta = meta or read_json(folder / "labels.json", {}) or {}
-    model = AutoModelForSequenceClassification.from_pretrained(folder, use_safetensors=True, attn_implementation="sdpa")
+    model = AutoModelForSequenceClassification.from_pretrained(folder, use_safetensors=True, attn_implementation="sdpa",
+                                                               dtype=torch.float32)  # GPUs use bf16 autocast
     model.eval()
     labels = meta.get("labels") or [model.config.id2label[i] for i in range(model.config.num_labels)]
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model.to(device)
+    autocast = None
+    if device.type == "cuda":
+        autocast = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     return Predictor(labels, "transformer", int(meta.get("max_length", 128)), model,
-                     AutoTokenizer.from_pretrained(folder), int(meta.get("head_tokens", 0)), device)
+                     AutoTokenizer.from_pretrained(folder), int(meta.get("head_tokens", 0)), device, autocast)

@@ -480,6 +480,7 @@ def _fine_tune(folder: Path, config: TrainConfig, registry: Registry, progress: 
     model = AutoModelForSequenceClassification.from_pretrained(
         model_dir, num_labels=len(labels), id2label=dict(enumerate(labels)),
         label2id={lab: i for i, lab in enumerate(labels)}, use_safetensors=True, attn_implementation="sdpa",
+        dtype=torch.float32,  # fp32 master weights even for fp16/bf16 checkpoints; autocast does mixed precision
     )
     trainable = total_params = sum(p.numel() for p in model.parameters())
     if config.method == "lora":
@@ -635,7 +636,9 @@ def _fine_tune(folder: Path, config: TrainConfig, registry: Registry, progress: 
     metrics = {"labels": labels, "test": test, "validation": val, "baseline": {"test": baseline_metrics},
                "trainable_parameters": trainable, "total_parameters": total_params, "steps": state["step"],
                "total_steps": total_steps, "history": state["history"], "seconds": time.time() - started,
-               "micro_batch_split": state["split"]}
+               "micro_batch_split": state["split"], "device": accelerator.device.type, "precision": mixed}
+    if accelerator.device.type == "cuda":
+        metrics["peak_gpu_memory_mb"] = round(torch.cuda.max_memory_allocated() / 2**20)
     atomic_write_json(folder / "metrics.json", metrics)
     shutil.rmtree(folder / "checkpoints", ignore_errors=True)
     summary = {**_summary(test), "baseline_accuracy": baseline_metrics.get("accuracy")}

@@ -64,6 +64,8 @@ def results(info: dict) -> None:
         c4.metric(t("score.low_conf"), f"{summary['low_confidence_share']:.1%}")
     if info.get("fast_agreement") is not None:
         st.caption(f"{t('score.agreement')}: {info['fast_agreement']:.1%}")
+    st.page_link("pages/trends.py", label=t("score.open_trends"), icon=":material/trending_up:",
+                 query_params={"source": info["run_id"], "lang": lang()})
     st.plotly_chart(label_distribution_figure(summary.get("label_counts", {}), lang()), key=f"dist_{info['id']}")
     frame = scoring.scored_frame(info["run_id"])
     with st.expander(t("score.preview")):

@@ -305,8 +305,9 @@ def test_trend_figures():
     from core import figures
 
     report = trends.analyse(trends.demo_timeline(), Columns(date="date", label="label", text="text", group="source"))
-    share = figures.sentiment_share_figure(report.series, report.prepared.labels)
+    share = figures.sentiment_share_figure(report.series, report.prepared.labels, "en", "positive", "negative")
     assert [tr.name for tr in share.data] == ["negative", "positive"]
+    assert [tr.line.color for tr in share.data] == ["#d62728", "#2ca02c"]
     net = figures.net_sentiment_figure(report.series, report.spikes)
     assert len(net.data) == 2 and len(net.data[1].x) >= 1  # the line and the spike markers
     assert figures.volume_figure(report.series, report.spikes).data[0].y.sum() == 6000

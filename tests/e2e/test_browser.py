@@ -73,7 +73,8 @@ def test_score_a_small_file_and_download(server, page, tmp_path, monkeypatch):
     page.goto(server["url"] + "/score")
     page.get_by_text("Texts to score").wait_for()
     source = tmp_path / "to_score.csv"
-    pd.DataFrame({"id": range(12), "comment": [t for t, _ in easy_rows(6)]}).to_csv(source, index=False)
+    pd.DataFrame({"id": range(12), "posted": [f"2026-11-{d:02d}" for d in range(1, 13)],
+                  "comment": [t for t, _ in easy_rows(6)]}).to_csv(source, index=False)
     page.locator("input[type=file]").set_input_files(str(source))
     page.get_by_role("button", name="Start scoring").click()
     page.get_by_text("Rows scored").wait_for(timeout=120_000)
@@ -87,3 +88,11 @@ def test_score_a_small_file_and_download(server, page, tmp_path, monkeypatch):
     download.value.save_as(saved)
     scored = pd.read_csv(saved, encoding="utf-8-sig")
     assert len(scored) == 12 and {"label", "confidence", "prob_negative", "prob_positive"} <= set(scored.columns)
+
+    # on to the Trends page with the scored file, in one click
+    page.get_by_role("link", name="Open in Trends").first.click()
+    page.get_by_role("heading", name="Share of each label").wait_for(timeout=60_000)
+    page.locator('[data-testid="stPlotlyChart"]').first.wait_for(timeout=60_000)
+    assert page.get_by_text("Rows analysed").count() == 1
+    settle(page)
+    screenshot(page, "06-trends")

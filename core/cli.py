@@ -514,6 +514,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # variable batch shapes: growable allocator segments instead of a cudaMalloc per new size
+    os.environ.setdefault("PYTORCH_CUDA_ALLOC_CONF", "expandable_segments:True")
     try:
         args = build_parser().parse_args(argv)
         return args.func(args)

@@ -281,6 +281,11 @@ def load_splits(config: TrainConfig, registry: Registry) -> tuple[dict[str, pd.D
     if missing:
         raise ConfigError(f"The training rows have no examples of {', '.join(map(repr, missing))}. "
                           "Raise --limit or re-save the dataset.")
+    empty = [name for name, frame in splits.items() if len(frame) == 0]
+    if empty:  # possible with a split column of the user's (or rows removed as duplicates)
+        raise ConfigError(f"Dataset {config.dataset!r} has no {' and no '.join(empty)} rows, which training needs to "
+                          "measure the model. Re-save it without a split column (Opinion Lab then splits 80/10/10), "
+                          "or give some rows the split value " + " / ".join(repr(n) for n in empty) + ".")
     return splits, labels
 
 
@@ -325,17 +330,25 @@ def length_grouped_batches(lengths: list[int], batch_size: int, seed: int) -> li
     return batches
 
 
-def pad_batch(encoded: list[list[int]], indices: list[int], pad_id: int) -> dict[str, Any]:
+# On a GPU, batch widths are rounded up to a multiple of this: length-grouped batches otherwise
+# come in ~100 distinct shapes, and each new shape can cost the CUDA caching allocator a fresh
+# cudaMalloc (slow under virtualised drivers); multiples of 16 also suit tensor cores.
+GPU_PAD_MULTIPLE = 16
+
+
+def pad_batch(encoded: list[list[int]], indices: list[int], pad_id: int, multiple: int = 1) -> dict[str, Any]:
+    import numpy as np
     import torch
 
     width = max(len(encoded[i]) for i in indices)
-    ids = torch.full((len(indices), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(indices), width), dtype=torch.long)
+    width = -(-width // multiple) * multiple
+    ids = np.full((len(indices), width), pad_id, dtype=np.int64)
+    mask = np.zeros((len(indices), width), dtype=np.int64)
     for row, i in enumerate(indices):
         seq = encoded[i]
-        ids[row, :len(seq)] = torch.tensor(seq)
+        ids[row, :len(seq)] = seq
         mask[row, :len(seq)] = 1
-    return {"input_ids": ids, "attention_mask": mask}
+    return {"input_ids": torch.from_numpy(ids), "attention_mask": torch.from_numpy(mask)}
 
 
 def predict_proba(model: Any, encoded: list[list[int]], pad_id: int, device: Any, batch_size: int = 64,
@@ -350,7 +363,8 @@ def predict_proba(model: Any, encoded: list[list[int]], pad_id: int, device: Any
     with torch.inference_mode():
         for start in range(0, len(order), batch_size):
             idx = order[start:start + batch_size]
-            batch = {k: v.to(device) for k, v in pad_batch(encoded, idx, pad_id).items()}
+            multiple = GPU_PAD_MULTIPLE if device.type == "cuda" else 1
+            batch = {k: v.to(device, non_blocking=True) for k, v in pad_batch(encoded, idx, pad_id, multiple).items()}
             with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
                 logits = model(**batch).logits
             probs[idx] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
@@ -666,7 +680,8 @@ def _train_step(model: Any, group: list[list[int]], encoded: list[list[int]], y:
                     if state["step"] + 1 in inject_oom and state["split"] == 1 and len(part) > 1:
                         inject_oom.discard(state["step"] + 1)
                         raise torch.OutOfMemoryError("CUDA out of memory (injected for a test)")
-                    inputs = {k: v.to(accelerator.device) for k, v in pad_batch(encoded, part, pad_id).items()}
+                    multiple = GPU_PAD_MULTIPLE if accelerator.device.type == "cuda" else 1
+                    inputs = {k: v.to(accelerator.device) for k, v in pad_batch(encoded, part, pad_id, multiple).items()}
                     with accelerator.autocast():
                         logits = model(**inputs).logits
                     loss = loss_fn(logits.float(), y[part].to(accelerator.device)) * len(part) / examples

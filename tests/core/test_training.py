@@ -110,6 +110,18 @@ def test_length_grouped_batches_cover_every_row_once():
 
 
 # Runs -----------------------------------------------------------------------------------------
+def test_pad_batch_masks_padding_and_rounds_widths_for_gpus():
+    from core.training import pad_batch
+
+    encoded = [[101, 5, 6, 102], [101, 7, 102], list(range(17))]
+    plain = pad_batch(encoded, [0, 1], pad_id=0)
+    assert plain["input_ids"].tolist() == [[101, 5, 6, 102], [101, 7, 102, 0]]
+    assert plain["attention_mask"].tolist() == [[1, 1, 1, 1], [1, 1, 1, 0]]
+    rounded = pad_batch(encoded, [1, 2], pad_id=0, multiple=16)
+    assert rounded["input_ids"].shape == (2, 32) and rounded["attention_mask"][0].sum() == 3
+    assert rounded["input_ids"].dtype == plain["attention_mask"].dtype == __import__("torch").long
+
+
 def test_full_run_learns_and_loads_in_pipeline(easy_dataset, tiny_model_dir):
     from transformers import pipeline
 
@@ -198,6 +210,22 @@ def test_class_missing_from_limited_training_rows(easy_dataset, tiny_model_dir):
 
 
 @pytest.mark.slow
+def test_dataset_without_test_rows_is_refused_with_a_fix(tiny_model_dir):
+    import pandas as pd
+
+    from core.data import ColumnMapping, Table, prepare_dataset
+    from core.datasets import save_dataset
+    from tests.conftest import easy_rows
+
+    frame = pd.DataFrame(easy_rows(), columns=["text", "label"], dtype="str")
+    frame["split"] = ["train", "validation"] * (len(frame) // 2)
+    save_dataset(prepare_dataset(Table(frame, "s.csv", "csv"), ColumnMapping(text="text", label="label", split="split")),
+                 "no-test")
+    folder = create_run(TrainConfig(dataset="no-test", model=str(tiny_model_dir), epochs=1))
+    with pytest.raises(ConfigError, match="has no test rows.*split value 'test'"):
+        run_training(folder)
+
+
 def test_real_minilm_few_steps(workspace):
     """The embedded model, a few dozen rows, one short epoch."""
     import pandas as pd

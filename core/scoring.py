@@ -339,11 +339,10 @@ def write_output(scored: Path, output: Path, text_col: str | None = None) -> Non
 
     fmt = OUTPUT_FORMATS.get(output.suffix.lower())
     tmp = output.with_name(f".{output.name}.tmp")
-    if fmt == "parquet":  # streamed batch by batch: memory stays flat whatever the size
-        source = pq.ParquetFile(scored)
-        with pq.ParquetWriter(tmp, source.schema_arrow) as writer:
-            for batch in source.iter_batches(batch_size=50_000):
-                writer.write_batch(batch)
+    if fmt == "parquet":  # streamed row group by row group: memory stays flat whatever the size
+        with pq.ParquetWriter(tmp, pq.ParquetFile(scored).schema_arrow) as writer:
+            for table in _row_groups(scored):
+                writer.write_table(table)
     elif fmt == "excel":
         frame = pd.read_parquet(scored)
         if len(frame) > EXCEL_MAX_ROWS:
@@ -353,11 +352,24 @@ def write_output(scored: Path, output: Path, text_col: str | None = None) -> Non
     else:
         first = True
         with open(tmp, "w", encoding="utf-8-sig", newline="") as fh:
-            for batch in pq.ParquetFile(scored).iter_batches(batch_size=50_000):
-                frame = escape_formulas(batch.to_pandas())
-                frame.to_csv(fh, index=False, header=first)
+            for table in _row_groups(scored):
+                escape_formulas(table.to_pandas()).to_csv(fh, index=False, header=first)
                 first = False
     os.replace(tmp, output)
+
+
+def _row_groups(path: Path) -> Iterator[Any]:
+    """A Parquet file's row groups one at a time, their buffers handed back after each.
+
+    (``iter_batches`` with read-ahead grew with the file: +125 MB for 1M rows, +155 MB for 2M.)"""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    source = pq.ParquetFile(path, pre_buffer=False)
+    pool = pa.default_memory_pool()
+    for i in range(source.num_row_groups):
+        yield source.read_row_group(i)
+        pool.release_unused()
 
 
 def parse_shard(text: str | None) -> tuple[int, int]:

@@ -31,10 +31,10 @@ from core.data import (
     numeric_share,
     read_table,
 )
-from core.errors import ConfigError, DataError
+from core.errors import ConfigError, DataError, OpinionLabError
 from core.exporting import escape_formulas
 from core.predict import Predictor, load_predictor
-from core.workspace import Registry, atomic_write_json, inside, new_id, read_json
+from core.workspace import Registry, atomic_write_json, disk_error, inside, new_id, read_json
 
 EXCEL_MAX_ROWS = 1_048_575  # one row of the sheet is the header
 OUTPUT_FORMATS = {".csv": "csv", ".parquet": "parquet", ".xlsx": "excel"}
@@ -266,8 +266,12 @@ def run_scoring(folder: Path, shard: tuple[int, int] = (0, 1), progress_log: boo
                 continue
             scored = score_frame(predictor, chunk, config.text_col, config.batch_size)
             tmp = part.with_name(f".{part.name}.tmp")
-            scored.to_parquet(tmp, index=False)
-            os.replace(tmp, part)
+            try:
+                scored.to_parquet(tmp, index=False)
+                os.replace(tmp, part)
+            except OSError as exc:  # a full disk: the parts before this one stay, resume continues here
+                tmp.unlink(missing_ok=True)
+                raise disk_error(part, exc) from exc
             rows_done += len(chunk)
             new_rows += len(chunk)
             elapsed = max(time.time() - started, 1e-6)
@@ -276,7 +280,7 @@ def run_scoring(folder: Path, shard: tuple[int, int] = (0, 1), progress_log: boo
             log("chunk", chunk=index, rows_done=rows_done, total_rows=total, rows_per_s=rate, eta_s=eta)
             status("running", rows_done=rows_done, total_rows=max(total or 0, rows_done), rows_per_s=rate, eta_s=eta)
     except Exception as exc:
-        reason = str(exc) if isinstance(exc, (DataError, ConfigError)) else f"{type(exc).__name__}: {exc}"
+        reason = str(exc) if isinstance(exc, OpinionLabError) else f"{type(exc).__name__}: {exc}"
         status("failed", reason=reason)
         log("failed", reason=reason)
         raise
@@ -285,7 +289,13 @@ def run_scoring(folder: Path, shard: tuple[int, int] = (0, 1), progress_log: boo
     if shard[1] > 1 and not all((folder / "parts" / f"part-{i:06d}.parquet").exists() for i in range(index + 1)):
         status("running", reason="waiting for the other shards")
         return {"status": "partial", "score_id": config.score_id}
-    summary = merge_parts(folder)
+    try:
+        summary = merge_parts(folder)
+    except OSError as exc:  # the parts stay: resume merges again once there is space
+        error = disk_error(Path(config.output or folder / "scored.parquet"), exc)
+        status("failed", reason=str(error))
+        log("failed", reason=str(error))
+        raise error from exc
     rate = new_rows / max(time.time() - started, 1e-6)
     summary.update({"rows_per_s": rate, "fast": config.fast, "fast_agreement": fast_agreement})
     atomic_write_json(folder / "summary.json", summary)
@@ -335,10 +345,19 @@ def merge_parts(folder: Path) -> dict[str, Any]:
 
 def write_output(scored: Path, output: Path, text_col: str | None = None) -> None:
     """Write the scored rows as CSV (formula-escaped text cells), Parquet or Excel, atomically."""
-    import pyarrow.parquet as pq
-
     fmt = OUTPUT_FORMATS.get(output.suffix.lower())
     tmp = output.with_name(f".{output.name}.tmp")
+    try:
+        _write(scored, tmp, fmt)
+        os.replace(tmp, output)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # the previous output, if any, stays as it was
+        raise
+
+
+def _write(scored: Path, tmp: Path, fmt: str | None) -> None:
+    import pyarrow.parquet as pq
+
     if fmt == "parquet":  # streamed row group by row group: memory stays flat whatever the size
         with pq.ParquetWriter(tmp, pq.ParquetFile(scored).schema_arrow) as writer:
             for table in _row_groups(scored):
@@ -355,7 +374,6 @@ def write_output(scored: Path, output: Path, text_col: str | None = None) -> Non
             for table in _row_groups(scored):
                 escape_formulas(table.to_pandas()).to_csv(fh, index=False, header=first)
                 first = False
-    os.replace(tmp, output)
 
 
 def _row_groups(path: Path) -> Iterator[Any]:

@@ -539,6 +539,8 @@ def _fine_tune(folder: Path, config: TrainConfig, registry: Registry, progress: 
 
     state = {"step": 0, "epoch": 0, "batch_in_epoch": 0, "best_f1": -1.0, "bad_evals": 0, "split": 1, "history": []}
     ckpt_root = folder / "checkpoints"
+    if main:
+        _tidy_checkpoints(ckpt_root)
     if resume:
         pointer = read_json(ckpt_root / "latest.json")
         if pointer:
@@ -558,6 +560,7 @@ def _fine_tune(folder: Path, config: TrainConfig, registry: Registry, progress: 
         with staging_dir(ckpt_root / name) as tmp:
             save_file({k: v.detach().contiguous().cpu() for k, v in base_model.state_dict().items()},
                       str(tmp / "model.safetensors"))
+            _injected_kill(folder, "checkpoint", state["step"])  # tests: die with the checkpoint half-written
             torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
             atomic_write_json(tmp / "scheduler.json", scheduler.state_dict())
             atomic_write_json(tmp / "state.json", state)
@@ -599,6 +602,7 @@ def _fine_tune(folder: Path, config: TrainConfig, registry: Registry, progress: 
             progress.log("step", step=state["step"], total_steps=total_steps, epoch=state["epoch"] + 1,
                          loss=loss_value, lr=scheduler.get_last_lr()[0], samples_per_s=rate, eta_s=remaining)
             progress.status("running", throttle=True, step=state["step"], total_steps=total_steps, eta_s=remaining)
+            _injected_kill(folder, "step", state["step"])
             end_of_epoch = state["batch_in_epoch"] >= len(groups_of)
             due = (config.eval_every and state["step"] % config.eval_every == 0) or (not config.eval_every and end_of_epoch)
             if due or state["step"] == total_steps:
@@ -659,6 +663,27 @@ def _fine_tune(folder: Path, config: TrainConfig, registry: Registry, progress: 
     progress.status("succeeded", step=state["step"], total_steps=total_steps, metrics=summary)
     progress.log("done", test=summary)
     return metrics
+
+
+def _tidy_checkpoints(root: Path) -> None:
+    """After a crash: drop half-written staging folders and any checkpoint the pointer does not
+    name (one renamed into place just before the pointer could be updated)."""
+    if not root.is_dir():
+        return
+    pointer = read_json(root / "latest.json") or {}
+    for path in root.iterdir():
+        if path.is_dir() and (path.name.startswith(".") or path.name != pointer.get("dir")):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _injected_kill(folder: Path, where: str, step: int) -> None:
+    """Fault injection for tests: OPINIONLAB_INJECT_KILL=step:N or checkpoint:N makes the worker
+    SIGKILL itself there, once per run (a marker file keeps the resumed worker alive)."""
+    wanted = os.environ.get("OPINIONLAB_INJECT_KILL")
+    marker = folder / ".injected-kill"
+    if wanted == f"{where}:{step}" and not marker.exists():
+        marker.write_text(wanted)
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _train_step(model: Any, group: list[list[int]], encoded: list[list[int]], y: Any, pad_id: int, accelerator: Any,

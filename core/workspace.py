@@ -104,7 +104,7 @@ def inside(base: Path, *parts: str) -> Path:
     return path
 
 
-def _disk_error(path: Path, exc: OSError) -> WorkspaceError:
+def disk_error(path: Path, exc: OSError) -> WorkspaceError:
     reason = "the disk is full" if exc.errno == 28 else (exc.strerror or str(exc))
     return WorkspaceError(
         f"Could not write {path.name}: {reason}. Nothing was changed; free some space "
@@ -126,7 +126,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     except OSError as exc:
         with contextlib.suppress(OSError):
             tmp.unlink()
-        raise _disk_error(path, exc) from exc
+        raise disk_error(path, exc) from exc
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -156,7 +156,7 @@ def staging_dir(final: Path) -> Iterator[Path]:
         os.replace(tmp, final)
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise _disk_error(final, exc) from exc
+        raise disk_error(final, exc) from exc
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

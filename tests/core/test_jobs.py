@@ -105,6 +105,42 @@ def test_sigkill_shows_interrupted_and_resume_completes(easy_dataset, tiny_model
     assert metrics["steps"] == metrics["total_steps"] == 12 * 15
 
 
+CHECKPOINT_FILES = {"model.safetensors", "optimizer.pt", "scheduler.json", "state.json"}
+
+
+@pytest.mark.parametrize("kill", ["step:1", "checkpoint:3", "step:5", "checkpoint:9", "step:13", "checkpoint:15"])
+def test_sigkill_at_injected_points_including_checkpoint_writes(easy_dataset, tiny_model_dir, monkeypatch, kill):
+    """The worker kills itself exactly there (after step N, or with checkpoint N half-written):
+    interrupted, never a half-written checkpoint in use, resumed to the planned steps."""
+    monkeypatch.setenv("OPINIONLAB_INJECT_KILL", kill)
+    folder = create_run(tiny_config(tiny_model_dir, epochs=2, checkpoint_every=3, eval_every=1000))
+    job = jobs.submit(folder)
+    assert wait_for(lambda: job_status(job["id"]) == "interrupted", what="interrupted")
+    registry = Registry()
+    assert registry.run(folder.name)["status"] == "interrupted" and registry.job(job["id"])["status"] == "interrupted"
+    root = folder / "checkpoints"
+    pointer = read_json(root / "latest.json")
+    where, step = kill.split(":")
+    expected = (int(step) // 3) * 3 - (3 if where == "checkpoint" else 0)  # the last checkpoint completed
+    if expected:
+        assert pointer["step"] == expected
+        assert {p.name for p in (root / pointer["dir"]).iterdir()} >= CHECKPOINT_FILES
+    else:
+        assert pointer is None
+    staged = [p for p in root.glob(".step-*")] if root.exists() else []
+    if where == "checkpoint":  # the half-written one is left in its staging folder, never renamed
+        assert len(staged) == 1 and not (staged[0] / "state.json").exists()
+    assert not (root / f"step-{int(step):07d}").exists() or where == "step"
+    jobs.resume(job["id"])
+    assert wait_done(job["id"]) == "succeeded"
+    metrics = read_json(folder / "metrics.json")
+    assert metrics["steps"] == metrics["total_steps"] == 12 * 2
+    resumed = [e for e in read_progress(folder) if e["event"] == "resumed"]
+    assert [e["step"] for e in resumed] == ([expected] if expected else [])  # nothing saved yet: from the start
+    assert not root.exists()  # checkpoints are cleared once the model is saved
+    assert registry.run(folder.name)["status"] == "succeeded"
+
+
 def test_dataset_deleted_while_the_job_waits(easy_dataset, tiny_model_dir, monkeypatch):
     from core.datasets import remove_dataset
 

@@ -136,6 +136,53 @@ def test_resume_after_kill_gives_every_row_once(tiny_run, tmp_path):
     assert shown["step"] == shown["total_steps"] == 3000
 
 
+def test_disk_full_while_scoring_keeps_the_scored_parts_and_resumes(baseline_run, tmp_path, monkeypatch):
+    from core.errors import WorkspaceError
+
+    path, frame = review_file(tmp_path, 500)
+    out = tmp_path / "o.csv"
+    out.write_text("previous output\n")
+    folder = create_score(ScoreConfig(run_id=baseline_run, input=str(path), output=str(out), chunk_rows=100,
+                                      overwrite=True))
+    real = pd.DataFrame.to_parquet
+    calls = {"n": 0}
+
+    def full_after_two(self, target, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise OSError(28, "No space left on device")
+        return real(self, target, *args, **kwargs)
+
+    monkeypatch.setattr(pd.DataFrame, "to_parquet", full_after_two)
+    with pytest.raises(WorkspaceError, match="disk is full.*free some space"):
+        run_scoring(folder)
+    status = read_json(folder / "status.json")
+    assert status["status"] == "failed" and "disk is full" in status["reason"]
+    assert sorted(p.name for p in (folder / "parts").iterdir()) == ["part-000000.parquet", "part-000001.parquet"]
+    assert out.read_text() == "previous output\n"  # untouched
+    monkeypatch.setattr(pd.DataFrame, "to_parquet", real)
+    run_scoring(folder)  # space freed: continues with the third chunk
+    assert pd.read_csv(out, encoding="utf-8-sig")["id"].tolist() == list(range(500))
+
+
+def test_disk_full_while_writing_the_output_leaves_no_partial_file(baseline_run, tmp_path, monkeypatch):
+    from core import scoring
+    from core.errors import WorkspaceError
+
+    path, _ = review_file(tmp_path, 50)
+    out = tmp_path / "o.parquet"
+    folder = create_score(ScoreConfig(run_id=baseline_run, input=str(path), output=str(out)))
+
+    def no_space(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(scoring, "_write", no_space)
+    with pytest.raises(WorkspaceError, match="disk is full"):
+        run_scoring(folder)
+    assert not out.exists() and not list(tmp_path.glob(".o.parquet*"))
+    assert read_json(folder / "status.json")["status"] == "failed"
+
+
 def test_iter_chunks_sizes(tmp_path):
     path, _ = review_file(tmp_path, 105)
     assert [len(c) for c in iter_chunks(path, 50)] == [50, 50, 5]

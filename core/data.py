@@ -167,15 +167,21 @@ def read_table(source: str | Path | bytes | io.IOBase, filename: str | None = No
                 f"Upload {SUPPORTED}; if this is an export, export it again as CSV (UTF-8)."
             )
         encoding = detect_encoding(data, filename)
-        if fmt == "json":
-            table = Table(_read_json(data, encoding, filename), filename, "json", encoding, notes=notes)
-        elif fmt == "jsonl":
-            table = Table(_read_jsonl(data, encoding, filename), filename, "jsonl", encoding, notes=notes)
-        else:
-            frame, delimiter = _read_delimited(data, encoding, filename, fmt)
-            table = Table(frame, filename, fmt, encoding, delimiter, notes)
+        try:
+            if fmt == "json":
+                table = Table(_read_json(data, encoding, filename), filename, "json", encoding, notes=notes)
+            elif fmt == "jsonl":
+                table = Table(_read_jsonl(data, encoding, filename), filename, "jsonl", encoding, notes=notes)
+            else:
+                frame, delimiter = _read_delimited(data, encoding, filename, fmt)
+                table = Table(frame, filename, fmt, encoding, delimiter, notes)
+        except UnicodeDecodeError as exc:
+            raise DataError(
+                f"{filename!r} is not consistently {encoding}: byte {exc.start:,} cannot be read ({exc.reason}). "
+                "Save the whole file in one encoding (in Excel: Save As → CSV UTF-8) and upload it again."
+            ) from exc
 
-    table.frame = clean_columns(table.frame, table.notes)
+    table.frame = clean_columns(table.frame, table.notes).reset_index(drop=True)
     if len(table.frame) == 0:
         cols = ", ".join(map(str, table.frame.columns)) or "none"
         raise DataError(
@@ -218,6 +224,11 @@ def detect_encoding(data: bytes, filename: str = "file") -> str:
     if data.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        if not _decodes(data, "utf-16"):
+            raise DataError(
+                f"{filename!r} starts like a UTF-16 text file but is damaged (cut off or mixed with other "
+                "bytes). Export it again, preferably as CSV UTF-8."
+            )
         return "utf-16"
     for encoding in ("utf-8", "gb18030"):
         if _decodes(data, encoding):
@@ -539,9 +550,11 @@ def normalise_labels(values: pd.Series) -> tuple[pd.Series, dict[str, list[str]]
     """
     labels = values.astype("str").str.strip()
     labels = labels.where(labels != "", other=None)
-    int_like = labels.str.fullmatch(_INT_LIKE.pattern).fillna(False).astype(bool)
+    int_like = labels.str.fullmatch(_INT_LIKE.pattern).fillna(False).astype(bool).to_numpy()
     if int_like.any():
-        labels = labels.where(~int_like, labels[int_like].map(lambda v: str(int(float(v)))))
+        whole = labels.to_numpy(dtype=object)
+        whole[int_like] = [str(int(v.split(".")[0])) for v in whole[int_like]]  # exact, any length
+        labels = pd.Series(whole, index=labels.index, dtype="str")
     counts = labels.value_counts()
     canonical: dict[str, str] = {}
     merges: dict[str, list[str]] = {}

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from core.jobs import reconcile
-from pages._shared import language_selector, t
+from pages._shared import language_selector, require_login, t
 
 
 @st.cache_resource
@@ -15,6 +15,7 @@ def reconcile_once_per_server() -> bool:
 
 st.set_page_config(page_title="Opinion Lab", page_icon=":material/insights:", layout="wide")
 language_selector()
+require_login()  # a no-op unless .streamlit/secrets.toml asks for a login
 reconcile_once_per_server()
 
 pages = [

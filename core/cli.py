@@ -392,6 +392,23 @@ def cmd_trends(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# auth --------------------------------------------------------------------------------------
+def cmd_auth_hash(args: argparse.Namespace) -> int:
+    import getpass
+
+    from core.auth import hash_password
+
+    password = sys.stdin.readline().rstrip("\n") if args.stdin else getpass.getpass("Shared password: ")
+    if not args.stdin and getpass.getpass("Again: ") != password:
+        raise OpinionLabError("The two passwords differ; nothing was written.")
+    if len(password) < 12:
+        raise OpinionLabError("Choose a password of at least 12 characters.")
+    encoded = hash_password(password)
+    _emit({"password_hash": encoded}, args.json,
+          ["Put this in .streamlit/secrets.toml:", "", "[opinionlab]", f'password_hash = "{encoded}"'])
+    return EXIT_OK
+
+
 def _add_train_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", help="name of a saved dataset")
     parser.add_argument("--config", help="a saved training config (JSON)")
@@ -504,6 +521,12 @@ def build_parser() -> argparse.ArgumentParser:
     trend.add_argument("--alerts-csv", dest="alerts_csv", help="write the alerts to this CSV")
     trend.add_argument("--json", action="store_true")
     trend.set_defaults(func=cmd_trends)
+    auth = groups.add_parser("auth", help="the optional shared password")
+    auth_verbs = auth.add_subparsers(dest="verb", required=True, parser_class=_Parser)
+    hasher = auth_verbs.add_parser("hash-password", help="print the hash to put in .streamlit/secrets.toml")
+    hasher.add_argument("--stdin", action="store_true", help="read the password from standard input")
+    hasher.add_argument("--json", action="store_true")
+    hasher.set_defaults(func=cmd_auth_hash)
     runs_parser = groups.add_parser("runs", help="list, show or compare runs")
     runs_parser.add_argument("verb", choices=["list", "show", "compare"])
     runs_parser.add_argument("runs", nargs="*")

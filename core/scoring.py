@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import time
 from collections.abc import Iterator
@@ -175,6 +176,9 @@ def score_frame(predictor: Predictor, frame: pd.DataFrame, text_col: str, batch_
 
 
 def score_folder(score_id: str, registry: Registry | None = None) -> Path:
+    """The folder of a scoring job; ids are generated, so anything else is refused outright."""
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]{0,80}", str(score_id)):
+        raise ConfigError(f"{score_id!r} is not a scoring job id (they look like score_1a2b3c4d5e6f).")
     registry = registry or Registry()
     return inside(registry.root, "scores", score_id)
 

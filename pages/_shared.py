@@ -6,7 +6,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from core import i18n
+from core import auth, i18n
 from core.errors import OpinionLabError
 
 
@@ -52,3 +52,44 @@ def show_error(exc: Exception) -> None:
     else:
         st.error(f"Something went wrong inside Opinion Lab ({type(exc).__name__}). "
                  "The details are in the server log.", icon=":material/error:")
+
+
+def require_login() -> str | None:
+    """Stop the page until the person has signed in, when the secrets ask for a login.
+
+    Returns the name recorded as ``created_by`` (also kept in ``st.session_state["user"]``)."""
+    mode = auth.mode(st.secrets)
+    if mode == "oidc":
+        if not st.user.get("is_logged_in"):
+            st.title(t("auth.title"))
+            st.write(t("auth.oidc_intro"))
+            st.button(t("auth.login"), on_click=st.login, type="primary", key="auth_login")
+            st.stop()
+        user = auth.display_name(st.user.to_dict())
+        st.sidebar.caption(t("auth.signed_in", user=user))
+        st.sidebar.button(t("auth.logout"), on_click=st.logout, key="auth_logout")
+    elif mode == "password":
+        user = st.session_state.get("user")
+        if not user:
+            st.title(t("auth.title"))
+            with st.form("auth_form"):
+                name = st.text_input(t("auth.name"), key="auth_name")
+                password = st.text_input(t("auth.password"), type="password", key="auth_password")
+                submitted = st.form_submit_button(t("auth.login"), type="primary")
+            if submitted:
+                if not name.strip():
+                    st.error(t("auth.need_name"))
+                elif auth.verify_password(password, auth.password_hash(st.secrets)):
+                    st.session_state["user"] = name.strip()
+                    st.rerun()
+                else:
+                    st.error(t("auth.wrong"))
+            st.stop()
+        st.sidebar.caption(t("auth.signed_in", user=user))
+        if st.sidebar.button(t("auth.logout"), key="auth_logout"):
+            st.session_state.pop("user", None)
+            st.rerun()
+    else:
+        user = None
+    st.session_state["user"] = user
+    return user

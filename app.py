@@ -1,5 +1,7 @@
 """Opinion Lab: the Streamlit entry point. Navigation, language switch, nothing else."""
 
+import threading
+
 import streamlit as st
 
 from core.jobs import reconcile
@@ -8,15 +10,24 @@ from pages._shared import language_selector, require_login, t
 
 @st.cache_resource
 def reconcile_once_per_server() -> bool:
-    """A new server start marks jobs whose worker died meanwhile as interrupted."""
+    """A new server start marks jobs whose worker died meanwhile as interrupted, and imports
+    the heavier engine modules in the background so the first visit to a page does not wait."""
     reconcile()
+    threading.Thread(target=warm_imports, daemon=True, name="opinionlab-warm-imports").start()
     return True
 
 
+def warm_imports() -> None:
+    import importlib
+
+    for module in ("core.runs", "core.evaluation", "core.figures", "core.trends", "core.scoring", "core.training"):
+        importlib.import_module(module)
+
+
 st.set_page_config(page_title="Opinion Lab", page_icon=":material/insights:", layout="wide")
+reconcile_once_per_server()
 language_selector()
 require_login()  # a no-op unless .streamlit/secrets.toml asks for a login
-reconcile_once_per_server()
 
 pages = [
     st.Page("pages/home.py", title=t("nav.home"), icon=":material/home:", url_path="home", default=True),

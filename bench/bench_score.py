@@ -131,7 +131,10 @@ def memory() -> None:
     with tempfile.TemporaryDirectory() as home:
         runs = _workspace_with_runs(home, train_rows=128)
         env = {**os.environ, "OPINIONLAB_HOME": home}
+        kinds = sys.argv[2:] or ["baseline", "transformer"]
         for kind, big in (("baseline", 1_000_000), ("transformer", 20_000)):
+            if kind not in kinds:
+                continue
             figures = {}
             for n in (big // 10, big):
                 source = Path(home) / f"in_{n}.csv"

@@ -150,6 +150,15 @@ def _is_run_config(path) -> bool:
     return bool(config.get("run_id")) and path.parent.name == config["run_id"] and (path.parent / "status.json").exists()
 
 
+def _lower_priority() -> None:
+    """Background workers yield the CPU to the web server, so pages stay quick while a job
+    trains on the same machine (OPINIONLAB_WORKER_NICE=0 turns this off)."""
+    import contextlib
+
+    with contextlib.suppress(OSError, AttributeError, ValueError):  # not permitted or not POSIX: run as is
+        os.nice(int(os.environ.get("OPINIONLAB_WORKER_NICE", "10")))
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -159,6 +168,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     registry = Registry()
     if args.job:  # a worker started by the job queue
+        _lower_priority()
         job = registry.job(args.job)
         registry.update_job(args.job, pid=os.getpid())
         folder = Path(args.config).parent
@@ -314,6 +324,8 @@ def cmd_score(args: argparse.Namespace) -> int:
 
     registry = Registry()
     if args.config:  # a worker (or a shard) of an existing scoring job
+        if args.job:
+            _lower_priority()
         folder = Path(args.config).parent
         try:
             result = scoring.run_scoring(folder, scoring.parse_shard(args.shard))

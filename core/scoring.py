@@ -282,6 +282,8 @@ def run_scoring(folder: Path, shard: tuple[int, int] = (0, 1), progress_log: boo
             rate = new_rows / elapsed
             eta = max((total or rows_done) - rows_done, 0) / rate if rate else None
             log("chunk", chunk=index, rows_done=rows_done, total_rows=total, rows_per_s=rate, eta_s=eta)
+            del scored, chunk
+            _release_memory()
             status("running", rows_done=rows_done, total_rows=max(total or 0, rows_done), rows_per_s=rate, eta_s=eta)
     except Exception as exc:
         reason = str(exc) if isinstance(exc, OpinionLabError) else f"{type(exc).__name__}: {exc}"
@@ -378,6 +380,18 @@ def _write(scored: Path, tmp: Path, fmt: str | None) -> None:
             for table in _row_groups(scored):
                 escape_formulas(table.to_pandas()).to_csv(fh, index=False, header=first)
                 first = False
+
+
+def _release_memory() -> None:
+    """Hand freed heap pages back to the OS after each chunk: batches of many different shapes
+    otherwise leave glibc's heap fragmented, and the process grows with the number of chunks."""
+    import contextlib
+    import ctypes
+    import gc
+
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):  # not glibc (macOS, musl): nothing to trim
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def _row_groups(path: Path) -> Iterator[Any]:

@@ -214,11 +214,13 @@ def period_start(dates: pd.Series, freq: str) -> pd.Series:
     return pd.Series(day.to_numpy().astype("datetime64[M]").astype("datetime64[ns]"), index=dates.index)
 
 
-def period_label(start: pd.Timestamp, freq: str) -> str:
+def period_label(start: pd.Timestamp, freq: str, lang: str = "en") -> str:
+    from core.i18n import t
+
     if freq == "M":
         return start.strftime("%Y-%m")
     if freq == "W":
-        return f"{start:%Y-%m-%d} (week {start.isocalendar().week})"
+        return t("trends.week_label", lang, start=f"{start:%Y-%m-%d}", week=start.isocalendar().week)
     return start.strftime("%Y-%m-%d")
 
 
@@ -676,10 +678,10 @@ def analyse(frame: pd.DataFrame, columns: Columns, settings: TrendSettings | Non
     return TrendReport(prepared, series, group_series, spikes)
 
 
-def alerts_table(report: TrendReport) -> pd.DataFrame:
+def alerts_table(report: TrendReport, lang: str = "en") -> pd.DataFrame:
     """The spikes as a table for the page and the CSV download, newest first."""
     freq = report.prepared.settings.freq
-    rows = [{"period": period_label(s.period, freq), "group": s.group or "", "metric": s.metric,
+    rows = [{"period": period_label(s.period, freq, lang), "group": s.group or "", "metric": s.metric,
              "value": round(s.value, 4), "baseline": round(s.baseline, 4),
              "times_usual": None if s.ratio is None else round(s.ratio, 2), "severity": s.severity,
              "volume": s.volume, "keywords": ", ".join(k["term"] for k in s.keywords[:5])}

@@ -133,20 +133,24 @@ def charts(report: trends.TrendReport) -> None:
 
 def alerts(report: trends.TrendReport) -> None:
     st.subheader(t("trends.alerts_title"))
-    table = trends.alerts_table(report)
+    table = trends.alerts_table(report, lang())
     if table.empty:
         st.success(t("trends.no_alerts"), icon=":material/check_circle:")
         return
-    picked = st.dataframe(table, hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row",
-                          key="trends_alerts", column_config={
-                              "value": st.column_config.NumberColumn(format="%.3f"),
-                              "baseline": st.column_config.NumberColumn(format="%.3f")})
+    shown = table.assign(metric=table["metric"].map(lambda m: t(f"trends.metric_{m}")),
+                         severity=table["severity"].map(lambda v: t(f"trends.severity_{v}")))
+    labels = {c: t(f"trends.alert_col.{c}") for c in table.columns}
+    config = {c: st.column_config.Column(label) for c, label in labels.items()}
+    config.update(value=st.column_config.NumberColumn(labels["value"], format="%.3f"),
+                  baseline=st.column_config.NumberColumn(labels["baseline"], format="%.3f"))
+    picked = st.dataframe(shown, hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row",
+                          key="trends_alerts", column_config=config)
     rows = picked.selection.rows if picked is not None else []
     spike = report.spikes[rows[0] if rows else 0]
     if not spike.keywords:
         spike.keywords = trends.spike_keywords(report.prepared, spike)
     where = f" · {spike.group}" if spike.group else ""
-    st.markdown(f"**{trends.period_label(spike.period, report.prepared.settings.freq)}{where}** · "
+    st.markdown(f"**{trends.period_label(spike.period, report.prepared.settings.freq, lang())}{where}** · "
                 f"{t('trends.metric_' + spike.metric)} {spike.value:.3g} · {t('trends.usual')} {spike.baseline:.3g}")
     left, right = st.columns([2, 3])
     term = None
@@ -169,7 +173,7 @@ def drill_down(report: trends.TrendReport) -> None:
         freq = report.prepared.settings.freq
         periods = report.series.loc[report.series["volume"] > 0, "period"].tolist()[::-1]
         c1, c2, c3 = st.columns(3)
-        period = c1.selectbox(t("trends.period"), periods, format_func=lambda p: trends.period_label(p, freq),
+        period = c1.selectbox(t("trends.period"), periods, format_func=lambda p: trends.period_label(p, freq, lang()),
                               key="trends_drill_period")
         label = c2.selectbox(t("trends.label"), [NONE] + report.prepared.labels, key="trends_drill_label")
         groups = [NONE] + report.prepared.groups
@@ -183,7 +187,7 @@ def downloads(report: trends.TrendReport) -> None:
     d1, d2 = st.columns(2)
     d1.download_button(t("trends.download_series"), data=lambda: to_csv_bytes(report.series), on_click="ignore",
                        file_name="trends.csv", mime="text/csv", icon=":material/download:", key="trends_dl_series")
-    d2.download_button(t("trends.download_alerts"), data=lambda: to_csv_bytes(trends.alerts_table(report)),
+    d2.download_button(t("trends.download_alerts"), data=lambda: to_csv_bytes(trends.alerts_table(report, lang())),
                        on_click="ignore", file_name="alerts.csv", mime="text/csv", icon=":material/download:",
                        key="trends_dl_alerts")
 

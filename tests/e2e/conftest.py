@@ -38,13 +38,15 @@ def _wait_healthy(url: str, proc: subprocess.Popen, attempts: int = 600) -> None
     raise RuntimeError("streamlit did not become healthy")
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def need_chromium() -> None:
     if not Path(CHROMIUM).exists():
         if os.environ.get("CI"):
             pytest.fail("Debian's chromium is missing: apt-get install -y chromium")
         pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)")
-    home = tmp_path_factory.mktemp("e2e-workspace")
+
+
+def start_server(home: Path) -> tuple[subprocess.Popen, str]:
+    """``streamlit run app.py`` on a free port over the workspace ``home``; returns once healthy."""
     port = _free_port()
     env = {**os.environ, "OPINIONLAB_HOME": str(home), "HF_HUB_OFFLINE": "1"}
     proc = subprocess.Popen(
@@ -55,13 +57,29 @@ def server(tmp_path_factory):
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_healthy(url, proc)
+    except BaseException:
+        stop_server(proc)
+        raise
+    return proc, url
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    need_chromium()
+    home = tmp_path_factory.mktemp("e2e-workspace")
+    proc, url = start_server(home)
+    try:
         yield {"url": url, "home": home}
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_server(proc)
 
 
 @pytest.fixture(scope="module")
@@ -85,6 +103,11 @@ def page(browser):
     page.set_default_timeout(60_000)
     yield page
     context.close()
+
+
+def no_exception(page) -> None:
+    """No Streamlit exception box on the page."""
+    assert page.locator('[data-testid="stException"]').count() == 0
 
 
 def settle(page) -> None:

@@ -1,7 +1,5 @@
 """Opinion Lab: the Streamlit entry point. Navigation, language switch, nothing else."""
 
-import threading
-
 import streamlit as st
 
 from core.jobs import reconcile
@@ -10,18 +8,9 @@ from pages._shared import language_selector, require_login, t
 
 @st.cache_resource
 def reconcile_once_per_server() -> bool:
-    """A new server start marks jobs whose worker died meanwhile as interrupted, and imports
-    the heavier engine modules in the background so the first visit to a page does not wait."""
+    """A new server start marks jobs whose worker died meanwhile as interrupted."""
     reconcile()
-    threading.Thread(target=warm_imports, daemon=True, name="opinionlab-warm-imports").start()
     return True
-
-
-def warm_imports() -> None:
-    import importlib
-
-    for module in ("core.runs", "core.evaluation", "core.figures", "core.trends", "core.scoring", "core.training"):
-        importlib.import_module(module)
 
 
 st.set_page_config(page_title="Opinion Lab", page_icon=":material/insights:", layout="wide")

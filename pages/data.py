@@ -120,7 +120,8 @@ def saved_datasets() -> None:
         classes = ", ".join(f"{k} {v:,}" for k, v in card["classes"].items())
         with st.expander(f"**{card['name']}** — {card['rows']:,} rows — {classes}"):
             st.write(f"{t('data.card_source')}: `{card['source']}` · {t('data.card_encoding')}: "
-                     f"`{card['encoding']}` · {t('data.card_created')}: {card['created_at']}")
+                     f"`{card['encoding']}` · {t('data.card_created')}: {card['created_at']}"
+                     + (f" · {t('train.by', user=card['created_by'])}" if card.get("created_by") else ""))
             st.json({"columns": card["columns"], "split_counts": card["split_counts"],
                      "steps": {s["step"]: s["count"] for s in card["steps"]},
                      "length_stats": card["length_stats"], "warnings": card["warnings"]}, expanded=False)

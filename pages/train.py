@@ -90,8 +90,9 @@ def job_card(job: dict) -> None:
     registry = Registry()
     info = jobs.describe(job, registry)
     head, buttons = st.columns([4, 2])
+    by = f" · {t('train.by', user=info['created_by'])}" if info.get("created_by") else ""
     head.markdown(f"**{info['run_id']}** · {job['info'].get('dataset', '')} · "
-                  f"{t('train.status')}: **{t('status.' + info['status'])}**")
+                  f"{t('train.status')}: **{t('status.' + info['status'])}**{by}")
     if info["total_steps"]:
         done = min(info["step"] / info["total_steps"], 1.0)
         head.progress(done, text=t("train.step", step=info["step"], total=info["total_steps"]) +

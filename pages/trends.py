@@ -43,10 +43,16 @@ def analyse(key: str, _frame, columns: tuple, settings: tuple) -> trends.TrendRe
 
 def choose_frame():
     options = source_options()
-    wanted = st.query_params.get("source")
+    param = st.query_params.get("source")
+    if param and param != st.session_state.get("trends_param"):  # arrived through a link (Score page)
+        st.session_state["trends_param"] = wanted = param
+    else:
+        wanted = st.session_state.get("trends_chosen") or param
     keys = list(options)
     index = keys.index(wanted) if wanted in options else 0
-    source = st.selectbox(t("trends.source"), keys, index=index, format_func=options.get, key="trends_source")
+    # keyed by language: a select box keeps its old option labels when only their wording changes
+    source = st.selectbox(t("trends.source"), keys, index=index, format_func=options.get, key=f"trends_source_{lang()}")
+    st.session_state["trends_chosen"] = source
     if source == UPLOAD:
         upload = st.file_uploader(t("trends.uploader"), type=sorted({e.lstrip(".") for e in FORMATS}),
                                   key="trends_upload")
@@ -56,7 +62,7 @@ def choose_frame():
     if source == DEMO:
         st.info(t("trends.demo_note"), icon=":material/science:")
     else:
-        st.query_params["source"] = source
+        st.query_params["source"] = st.session_state["trends_param"] = source
     from core.scoring import score_folder
 
     version = DEMO if source == DEMO else str((score_folder(source) / "scored.parquet").stat().st_mtime_ns)

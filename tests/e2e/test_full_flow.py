@@ -33,6 +33,8 @@ def test_full_flow_in_a_browser(server, page, tmp_path):
 
     # Train: the baseline, then a quick run cut to a few hundred rows
     page.goto(url + "/train")
+    page.get_by_text("Baseline (TF-IDF + logistic regression)").wait_for(timeout=180_000)
+    settle(page)
     page.get_by_text("Baseline (TF-IDF + logistic regression)").click()
     settle(page)
     page.get_by_role("button", name="Start training").click()
@@ -40,6 +42,7 @@ def test_full_flow_in_a_browser(server, page, tmp_path):
     page.get_by_text(SUCCEEDED).first.wait_for(timeout=300_000)  # the page reruns as jobs finish: wait first
     settle(page)
     page.get_by_text("Full fine-tuning").click()
+    page.locator('[data-testid="stCode"]').filter(has_text="--method full").wait_for()  # the rerun is done
     settle(page)
     page.get_by_text("Advanced settings").filter(visible=True).click()
     for field, value in (("limit", "300"), ("max_eval_rows", "200"), ("max_length", "64"), ("epochs", "2")):
@@ -100,6 +103,11 @@ def test_full_flow_in_a_browser(server, page, tmp_path):
     page.get_by_text("简体中文").click()
     page.get_by_role("heading", name="舆情趋势").wait_for()
     screenshot(page, "flow-06-trends-zh")
+    # the chosen source stays, now in Chinese (a select box shows its value in an input or a div)
+    page.wait_for_function("""t => { const box = document.querySelector('[data-testid="stSelectbox"]');
+        return box && (box.innerText.includes(t) || [...box.querySelectorAll('input')].some(i => i.value.includes(t))
+                       || (box.getAttribute('aria-label') || '').includes(t) || box.outerHTML.includes(t)); }""",
+                           arg="演示时间线（合成数据）")
     for nav, heading in (("数据", "数据"), ("训练", "训练"), ("结果", "结果"), ("打分", "批量打分"), ("首页", "舆情实验室")):
         page.get_by_role("link", name=nav, exact=True).click()
         page.get_by_role("heading", name=heading, exact=True).wait_for()

@@ -8,7 +8,7 @@ from tests.pages.conftest import open_page
 
 def test_demo_timeline_shows_charts_and_an_alert(app):
     open_page(app, "pages/trends.py")
-    assert app.selectbox(key="trends_source").value == "sample:demo-timeline"
+    assert app.selectbox(key="trends_source_en").value == "sample:demo-timeline"
     assert any("synthetic" in i.value for i in app.info)
     metrics = {m.label: m.value for m in app.metric}
     assert metrics["Rows analysed"] == "6,000" and int(metrics["Alerts"]) >= 1
@@ -30,7 +30,7 @@ def test_frequency_group_and_settings(app):
 
 def test_upload_without_dates_and_with_other_labels(app):
     open_page(app, "pages/trends.py")
-    app.selectbox(key="trends_source").set_value("upload").run()
+    app.selectbox(key="trends_source_en").set_value("upload").run()
     nodates = pd.DataFrame({"comment": ["good", "bad"], "label": ["positive", "negative"]}).to_csv(index=False)
     app.file_uploader(key="trends_upload").set_value(("x.csv", nodates.encode(), "text/csv")).run()
     assert not app.exception
@@ -54,7 +54,7 @@ def test_scored_output_opens_from_its_link(app, baseline_run, tmp_path):
     score_id = Registry().job(job["id"])["run_id"]
     app.query_params["source"] = score_id
     open_page(app, "pages/trends.py")
-    assert app.selectbox(key="trends_source").value == score_id
+    assert app.selectbox(key="trends_source_en").value == score_id
     assert {m.label: m.value for m in app.metric}["Rows analysed"] == "100"
 
 
@@ -62,3 +62,4 @@ def test_trends_page_in_chinese(app):
     app.query_params["lang"] = "zh"
     open_page(app, "pages/trends.py")
     assert app.title[0].value == "舆情趋势"
+

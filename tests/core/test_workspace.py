@@ -67,3 +67,44 @@ def test_locked_registry_gives_clear_error(workspace, monkeypatch):
     finally:
         holder.execute("ROLLBACK")
     assert registry.datasets() == []
+
+
+HOLDER = r"""
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1], isolation_level=None)
+db.execute("BEGIN IMMEDIATE")
+db.execute("INSERT INTO datasets (id, name, rows, card, created_by, created_at) VALUES ('ds_other', 'other', 1, '{}', 'p2', 0)")
+print("holding", flush=True)
+sys.stdin.readline()  # hold the write lock until the test says so
+db.execute("COMMIT")
+print("committed", flush=True)
+"""
+
+
+def test_another_process_holding_a_write(workspace, monkeypatch):
+    """Another process holds the write lock: reads go on (WAL), our write waits for the busy
+    timeout and then fails with a clear message; once the lock is gone, writing works and the
+    registry is intact."""
+    import subprocess
+    import sys
+
+    registry = Registry()
+    registry.add_dataset("ds_a", "a", 1, {}, None)
+    monkeypatch.setattr("core.workspace.BUSY_TIMEOUT_MS", 300)
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(workspace / "registry.sqlite")],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        assert [d["name"] for d in registry.datasets()] == ["a"]  # readers are not blocked
+        with pytest.raises(WorkspaceError, match="locked by another process"):
+            registry.add_dataset("ds_b", "b", 1, {}, None)
+        holder.stdin.write("go\n")
+        holder.stdin.flush()
+        assert holder.stdout.readline().strip() == "committed"
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=30)
+    registry.add_dataset("ds_b", "b", 1, {}, None)
+    assert sorted(d["name"] for d in registry.datasets()) == ["a", "b", "other"]
+    check = sqlite3.connect(workspace / "registry.sqlite").execute("PRAGMA integrity_check").fetchone()
+    assert check == ("ok",)

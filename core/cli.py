@@ -368,6 +368,7 @@ def cmd_score(args: argparse.Namespace) -> int:
 def cmd_trends(args: argparse.Namespace) -> int:
     from core import trends
     from core.exporting import to_csv_bytes
+    from core.workspace import atomic_write_bytes
 
     settings = trends.TrendSettings(freq=args.freq, window=args.window, k=args.k, min_volume=args.min_volume,
                                     method=args.method, top_groups=args.top_groups,
@@ -383,8 +384,6 @@ def cmd_trends(args: argparse.Namespace) -> int:
     result["columns"] = vars(columns)
     for target, table in ((args.series_csv, report.series), (args.alerts_csv, trends.alerts_table(report))):
         if target:
-            from core.workspace import atomic_write_bytes
-
             atomic_write_bytes(Path(target), to_csv_bytes(table))
     lines = [f"{result['rows_used']:,} of {result['rows']:,} rows over {len(result['series'])} periods "
              f"({trends.FREQUENCIES[settings.freq]}s); labels: {', '.join(result['labels'])}"]

@@ -285,6 +285,13 @@ def run_scoring(folder: Path, shard: tuple[int, int] = (0, 1), progress_log: boo
             del scored, chunk
             _release_memory()
             status("running", rows_done=rows_done, total_rows=max(total or 0, rows_done), rows_per_s=rate, eta_s=eta)
+        if shard[1] > 1 and not all((folder / "parts" / f"part-{i:06d}.parquet").exists() for i in range(index + 1)):
+            status("running", reason="waiting for the other shards")
+            return {"status": "partial", "score_id": config.score_id}
+        try:
+            summary = merge_parts(folder)
+        except OSError as exc:  # the parts stay: resume merges again once there is space
+            raise disk_error(Path(config.output or folder / "scored.parquet"), exc) from exc
     except Exception as exc:
         reason = str(exc) if isinstance(exc, OpinionLabError) else f"{type(exc).__name__}: {exc}"
         status("failed", reason=reason)
@@ -292,16 +299,6 @@ def run_scoring(folder: Path, shard: tuple[int, int] = (0, 1), progress_log: boo
         raise
     finally:
         signal.signal(signal.SIGTERM, previous_handler)
-    if shard[1] > 1 and not all((folder / "parts" / f"part-{i:06d}.parquet").exists() for i in range(index + 1)):
-        status("running", reason="waiting for the other shards")
-        return {"status": "partial", "score_id": config.score_id}
-    try:
-        summary = merge_parts(folder)
-    except OSError as exc:  # the parts stay: resume merges again once there is space
-        error = disk_error(Path(config.output or folder / "scored.parquet"), exc)
-        status("failed", reason=str(error))
-        log("failed", reason=str(error))
-        raise error from exc
     rate = new_rows / max(time.time() - started, 1e-6)
     summary.update({"rows_per_s": rate, "fast": config.fast, "fast_agreement": fast_agreement})
     atomic_write_json(folder / "summary.json", summary)

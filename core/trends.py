@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import asdict, dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -224,10 +225,11 @@ def period_label(start: pd.Timestamp, freq: str, lang: str = "en") -> str:
     return start.strftime("%Y-%m-%d")
 
 
-def _next_period(start: pd.Timestamp, freq: str) -> pd.Timestamp:
+def _shift_period(start: pd.Timestamp, freq: str, periods: int = 1) -> pd.Timestamp:
+    """The start of the period ``periods`` after (or, negative, before) the one starting at ``start``."""
     if freq == "M":
-        return start + pd.offsets.MonthBegin(1)
-    return start + pd.Timedelta(days=7 if freq == "W" else 1)
+        return start + pd.offsets.MonthBegin(periods)
+    return start + pd.Timedelta(days=(7 if freq == "W" else 1) * periods)
 
 
 # ----------------------------------------------------------------------------------------
@@ -341,7 +343,7 @@ def aggregate(prepared: Prepared, by_group: bool = False) -> pd.DataFrame:
     counts = data.groupby(keys + ["label"], observed=True, sort=False).size().unstack("label", fill_value=0)
     counts = counts.reindex(columns=prepared.labels, fill_value=0)
     full = pd.date_range(data["period"].min(), data["period"].max(),
-                         freq={"D": "D", "W": "W-MON", "M": "MS"}[prepared.settings.freq])
+                         freq={"D": "D", "W": "W-MON", "M": "MS"}[prepared.settings.freq], name="period")
     if len(keys) == 1:
         counts = counts.reindex(full, fill_value=0)
     else:
@@ -357,11 +359,10 @@ def aggregate(prepared: Prepared, by_group: bool = False) -> pd.DataFrame:
     if "confidence" in data:
         table["mean_confidence"] = data.groupby(keys, observed=True)["confidence"].mean().reindex(table.index)
     table = table.reset_index()
-    table = table.rename(columns={"index": "period", "level_0": "period"})
     # The first and last periods are often cut short by where the data starts and ends: their
     # volume is not comparable (a Wednesday start makes a small first week), their shares are.
     first, last = data["date"].min().normalize(), data["date"].max().normalize()
-    end_of_last = _next_period(full[-1], prepared.settings.freq) - pd.Timedelta(days=1)
+    end_of_last = _shift_period(full[-1], prepared.settings.freq) - pd.Timedelta(days=1)
     table["partial"] = ((table["period"] == full[0]) & (first > full[0])) | \
         ((table["period"] == full[-1]) & (last < end_of_last))
     return table
@@ -397,10 +398,8 @@ def _rolling_baseline(values: pd.Series, settings: TrendSettings) -> tuple[pd.Se
     past = values.shift(1).rolling(settings.window, min_periods=max(3, settings.window // 2))
     if settings.method == "std":
         return past.mean(), past.std()
-    centre = past.median()
-    mad = values.shift(1).rolling(settings.window, min_periods=max(3, settings.window // 2)).apply(
-        lambda w: np.median(np.abs(w - np.median(w))), raw=True)
-    return centre, 1.4826 * mad  # scaled so that it estimates the standard deviation
+    mad = past.apply(lambda w: np.median(np.abs(w - np.median(w))), raw=True)
+    return past.median(), 1.4826 * mad  # scaled so that it estimates the standard deviation
 
 
 def _spikes_in(table: pd.DataFrame, prepared: Prepared, group: str | None) -> list[Spike]:
@@ -429,7 +428,7 @@ def _spikes_in(table: pd.DataFrame, prepared: Prepared, group: str | None) -> li
             base = float(centre.iloc[i])
             start = table["period"].iloc[i]
             found.append(Spike(
-                period=start, period_end=_next_period(start, settings.freq) - pd.Timedelta(days=1),
+                period=start, period_end=_shift_period(start, settings.freq) - pd.Timedelta(days=1),
                 metric=metric, value=float(values.iloc[i]), baseline=base,
                 ratio=float(values.iloc[i] / base) if base > 0 else None, z=zi,
                 severity="high" if zi >= 2 * settings.k else "medium" if zi >= 1.5 * settings.k else "low",
@@ -459,6 +458,7 @@ _NEGATIONS = ("不", "没", "別", "别", "无")  # opinion-bearing: kept even w
 _KEYWORD_SAMPLE = 5000  # texts per side: document frequencies are stable well before that
 
 
+@cache
 def _english_stop_words() -> frozenset[str]:
     from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
@@ -466,6 +466,7 @@ def _english_stop_words() -> frozenset[str]:
     return frozenset(ENGLISH_STOP_WORDS - {"not", "no", "nor", "never", "cannot"}) | {"br", "s", "t", "ll", "ve", "re"}
 
 
+@cache
 def _chinese_stop_words() -> frozenset[str]:
     """snownlp's Chinese stop list, minus words that carry opinion (不好, 没有用, 严重)."""
     import importlib.util
@@ -484,15 +485,10 @@ def _chinese_stop_words() -> frozenset[str]:
     return frozenset(words)
 
 
-_STOP_CACHE: dict[str, frozenset[str]] = {}
-
-
 def tokenize(text: str) -> set[str]:
     """The distinct terms of one text: English words and bigrams without stop words; Chinese
     words (jieba) of two characters or more without stop words, and their bigrams."""
-    if "en" not in _STOP_CACHE:
-        _STOP_CACHE["en"], _STOP_CACHE["zh"] = _english_stop_words(), _chinese_stop_words()
-    stop_en, stop_zh = _STOP_CACHE["en"], _STOP_CACHE["zh"]
+    stop_en, stop_zh = _english_stop_words(), _chinese_stop_words()
     terms: set[str] = set()
     lowered = text.lower().replace("<br />", " ")
     # contractions ("it's", "isn't") are stop words in all but spelling
@@ -506,15 +502,18 @@ def tokenize(text: str) -> set[str]:
     return terms
 
 
-def _segment(run: str) -> list[str]:
+@cache
+def _jieba() -> Any:
+    import logging
+
     import jieba
 
-    if not getattr(_segment, "ready", False):
-        import logging
+    jieba.setLogLevel(logging.WARNING)  # jieba announces its dictionary load on stderr
+    return jieba
 
-        jieba.setLogLevel(logging.WARNING)  # jieba announces its dictionary load on stderr
-        _segment.ready = True  # type: ignore[attr-defined]
-    return jieba.lcut(run)
+
+def _segment(run: str) -> list[str]:
+    return _jieba().lcut(run)
 
 
 def _document_counts(texts: pd.Series) -> tuple[dict[str, int], int]:
@@ -593,18 +592,11 @@ def spike_keywords(prepared: Prepared, spike: Spike, top: int = 15) -> list[dict
     rows = data if spike.group is None else data[data["group"] == spike.group]
     if prepared.negative is not None:
         rows = rows[rows["label"] == prepared.negative]
-    window_start = spike.period
-    for _ in range(prepared.settings.window):
-        window_start = _previous_period(window_start, prepared.settings.freq)
+    window_start = _shift_period(spike.period, prepared.settings.freq, -prepared.settings.window)
     target = rows.loc[rows["period"] == spike.period, "text"]
     reference = rows.loc[(rows["period"] >= window_start) & (rows["period"] < spike.period), "text"]
     return log_odds_keywords(target, reference, top=top)
 
-
-def _previous_period(start: pd.Timestamp, freq: str) -> pd.Timestamp:
-    if freq == "M":
-        return start - pd.offsets.MonthBegin(1)
-    return start - pd.Timedelta(days=7 if freq == "W" else 1)
 
 
 # ----------------------------------------------------------------------------------------

@@ -41,6 +41,12 @@ def analyse(key: str, _frame, columns: tuple, settings: tuple) -> trends.TrendRe
     return trends.analyse(_frame, cols, trends.TrendSettings(*settings))
 
 
+@st.cache_data(max_entries=8, show_spinner=False)
+def label_values(key: str, column: str, _frame) -> list[str]:
+    """The label column's values (once per file and column, not on every rerun)."""
+    return sorted(_frame[column].astype("str").str.strip().unique().tolist())[:50]
+
+
 def choose_frame():
     options = source_options()
     param = st.query_params.get("source")
@@ -69,7 +75,7 @@ def choose_frame():
     return load_source(source, version), f"{source}:{version}"
 
 
-def choose_columns(frame) -> tuple[trends.Columns, trends.TrendSettings] | None:
+def choose_columns(frame, key: str) -> tuple[trends.Columns, trends.TrendSettings] | None:
     suggested = trends.suggest_columns(frame)
     names = [str(c) for c in frame.columns]
 
@@ -98,7 +104,7 @@ def choose_columns(frame) -> tuple[trends.Columns, trends.TrendSettings] | None:
         m1, m2 = st.columns(2)
         method = m1.radio(t("trends.method"), ["mad", "std"], horizontal=True, help=help_of["method"],
                           format_func=lambda m: t(f"trends.method_{m}"), key="trends_method")
-        labels = sorted(frame[columns.label].astype("str").str.strip().unique().tolist())[:50] if columns.label else []
+        labels = label_values(key, columns.label, frame) if columns.label else []
         negative = m2.selectbox(t("trends.negative_label"), [NONE] + labels, help=help_of["negative_label"],
                                 key="trends_negative")
     settings = trends.TrendSettings(freq=freq, window=int(window), k=float(k), min_volume=int(min_volume),
@@ -203,7 +209,7 @@ st.write(t("trends.intro"))
 try:
     frame, key = choose_frame()
     if frame is not None:
-        chosen = choose_columns(frame)
+        chosen = choose_columns(frame, key)
         if chosen:
             columns, settings = chosen
             report = analyse(key, frame, tuple(vars(columns).values()), tuple(settings.to_dict().values()))

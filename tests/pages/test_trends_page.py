@@ -35,6 +35,8 @@ def test_upload_without_dates_and_with_other_labels(app):
     app.file_uploader(key="trends_upload").set_value(("x.csv", nodates.encode(), "text/csv")).run()
     assert not app.exception
     assert any("No date column is chosen" in e.value for e in app.error)
+    app.file_uploader(key="trends_upload").set_value(("photo.csv", bytes(range(256)) * 20, "text/csv")).run()
+    assert not app.exception and any("binary data" in e.value for e in app.error)
     topics = daily_frame(days=30)
     topics["label"] = topics["label"].map({"negative": "billing", "positive": "delivery"})
     app.file_uploader(key="trends_upload").set_value(("t.csv", topics.to_csv(index=False).encode(), "text/csv")).run()

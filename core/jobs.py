@@ -56,11 +56,13 @@ def command_for(job: dict[str, Any], resume: bool = False) -> list[str]:
 
 
 def submit(run_dir: Path, registry: Registry | None = None, created_by: str | None = None,
-           kind: str = "train") -> dict[str, Any]:
-    """Queue the run (or scoring job) in ``run_dir`` and start it if there is capacity."""
+           kind: str = "train", job_id: str | None = None) -> dict[str, Any]:
+    """Queue the run (or scoring job) in ``run_dir`` and start it if there is capacity.
+
+    ``job_id`` lets a kind of work use its own id as the job's (a scoring job has one id)."""
     registry = registry or Registry()
     run_id = Path(run_dir).name
-    job_id = new_id("job")
+    job_id = job_id or new_id("job")
     config = "score.json" if kind == "score" else "config.json"
     registry.add_job(job_id, kind, run_id, str(Path(run_dir) / config), created_by)
     schedule(registry)

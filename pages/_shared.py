@@ -48,10 +48,9 @@ def language_selector() -> str:
 def show_error(exc: Exception) -> None:
     """User errors show their own message; anything else a short apology without internals."""
     if isinstance(exc, OpinionLabError):
-        st.error(str(exc), icon=":material/error:")
+        st.error(exc.render(lang()), icon=":material/error:")
     else:
-        st.error(f"Something went wrong inside Opinion Lab ({type(exc).__name__}). "
-                 "The details are in the server log.", icon=":material/error:")
+        st.error(t("app.internal_error", kind=type(exc).__name__), icon=":material/error:")
 
 
 def require_login() -> str | None:

@@ -65,11 +65,11 @@ def test_gbk_excel_and_bom_uploads(app):
     rows = [("这部电影非常好看，强烈推荐", "正面"), ("质量太差了，很失望", "负面")]
     rows = [(f"{t}{i}", lab) for i in range(6) for t, lab in rows]
     upload(app, "中文.csv", csv_bytes(rows, header=("评论", "情感"), encoding="gbk"))
-    assert any("gb18030" in m.value for m in app.markdown)
+    assert any("GB18030" in m.value for m in app.markdown)
     buffer = io.BytesIO()
     pd.DataFrame(labelled_rows(10), columns=["text", "label"]).to_excel(buffer, index=False)
     upload(app, "r.xlsx", buffer.getvalue(), "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
-    assert any("**excel**" in m.value for m in app.markdown)
+    assert any("**Excel**" in m.value for m in app.markdown)
 
 
 def test_sample_then_bad_name_then_good_name(app):

@@ -34,11 +34,13 @@ def prepare(source_key: str, mapping: dict, _table: core_data.Table) -> core_dat
 
 
 def choose_source() -> tuple[str, core_data.Table, core_data.ColumnMapping] | None:
-    mode = st.radio(t("data.source"), ["upload", "sample"], horizontal=True,
-                    format_func=lambda m: t(f"data.source_{m}"), key="source_mode")
+    # Option labels are worked out during the run: a format_func may also be called later,
+    # outside it, where the session's language cannot be read.
+    modes = {m: t(f"data.source_{m}") for m in ("upload", "sample")}
+    mode = st.radio(t("data.source"), list(modes), horizontal=True, format_func=modes.get, key="source_mode")
     if mode == "sample":
-        spec = st.selectbox(t("data.sample"), [PREFIX + s for s in SAMPLES], key="sample",
-                            format_func=lambda s: render(SAMPLES[s[len(PREFIX):]]))
+        samples = {PREFIX + name: render(about) for name, about in SAMPLES.items()}
+        spec = st.selectbox(t("data.sample"), list(samples), key="sample", format_func=samples.get)
         table, mapping = read_sample(spec)
         return spec, table, mapping
     upload = st.file_uploader(t("data.uploader"), type=UPLOAD_TYPES, key="upload", help=t("data.upload_help"))
@@ -56,13 +58,14 @@ def choose_columns(key: str, table: core_data.Table, detected: core_data.ColumnM
     st.caption(t("data.mapping_help"))
     columns = list(table.frame.columns)
     options = ["", *columns]
+    none = t("data.none")
     chosen = {}
     cells = st.columns(5)
     for cell, role in zip(cells, ("text", "label", "date", "group", "split"), strict=True):
         current = getattr(detected, role) or ""
         chosen[role] = cell.selectbox(
             t(f"data.col_{role}"), options, index=options.index(current) if current in options else 0,
-            format_func=lambda c: c or t("data.none"), key=f"col_{role}_{key}",
+            format_func=lambda c: c or none, key=f"col_{role}_{key}",
         ) or None
     return chosen
 
@@ -147,9 +150,8 @@ def saved_datasets() -> None:
 
 def card_details(card: dict) -> None:
     """A saved dataset's card, readable in the UI language (older cards hold plain English warnings)."""
-    st.write(f"{t('data.card_source')}: `{card['source']}` · {t('data.card_encoding')}: "
-             f"{described('data.encoding', card['encoding'])} · {t('data.card_created')}: "
-             f"{timestamp(card['created_at'])}"
+    st.write(t("data.card_meta", source=card["source"], encoding=described("data.encoding", card["encoding"]),
+               created=timestamp(card["created_at"]))
              + (f" · {t('train.by', user=card['created_by'])}" if card.get("created_by") else ""))
     for warning in card.get("warnings") or []:
         st.warning(render(warning), icon=":material/warning:")

@@ -4,6 +4,7 @@ import json
 import pandas as pd
 import pytest
 
+from core import i18n
 from core.data import (
     ColumnMapping,
     PrepareOptions,
@@ -414,3 +415,32 @@ def test_user_split_without_a_class_in_train_blocks():
     report = prepare_dataset(table_of(rows, ("text", "label", "split")),
                              ColumnMapping(text="text", label="label", split="split")).report
     assert not report.ok and "no examples of 'positive'" in str(report.errors[0])
+
+
+# Messages in the reader's language ----------------------------------------------------------
+def test_a_reading_error_renders_in_chinese_with_its_parameters():
+    data = b"text,label\ngood film,positive\nbad, awful film,negative,extra\n"
+    with pytest.raises(DataError) as caught:
+        read_table(data, "ragged.csv")
+    assert caught.value.message.key == "data.err.ragged_line"
+    assert caught.value.message.params["line"] == 3
+    zh = caught.value.render("zh")
+    assert "“ragged.csv”第 3 行有 4 个字段" in zh and "表头只有 2 个" in zh and "以逗号分隔" in zh
+    assert "Line 3" in str(caught.value)
+
+
+def test_report_warnings_and_errors_are_messages_that_render_in_both_languages():
+    rows = [(f"good {i}", "positive") for i in range(40)] + [(f"bad {i}", "negative") for i in range(10)]
+    report = prepare_dataset(table_of(rows)).report
+    imbalance = next(w for w in report.warnings if w.key == "data.warn.imbalanced")
+    assert "4.0×" in str(imbalance) and "'positive'" in str(imbalance)
+    assert imbalance.render("zh") == "类别不平衡：“positive”的行数是“negative”的 4.0 倍。训练时会自动为各类别加权；请以宏平均 F1 评判结果。"
+    blocked = prepare_dataset(table_of(rows[:3] + [("only one", "neutral")])).report
+    assert blocked.errors[0].render("zh").startswith("以下类别的样本少于 5 条：'neutral' (1)")
+
+
+def test_report_survives_json_with_its_messages():
+    report = prepare_dataset(table_of([(f"good {i}", "positive") for i in range(40)]
+                                      + [(f"bad {i}", "negative") for i in range(10)])).report
+    stored = json.loads(json.dumps(report.to_dict(), ensure_ascii=False))
+    assert [i18n.render(w, "zh") for w in stored["warnings"]] == [w.render("zh") for w in report.warnings]

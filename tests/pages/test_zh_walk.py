@@ -8,7 +8,6 @@ Offending strings are printed with their page and state.
 """
 
 import json
-import random
 import re
 
 import pandas as pd
@@ -16,7 +15,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core import i18n
-from tests.conftest import csv_bytes
+from tests.conftest import FILLER, NEGATIVE, POSITIVE, csv_bytes, easy_rows
 from tests.pages.conftest import APP
 
 # Proper names and technical terms a Chinese UI writes in Latin letters.
@@ -125,20 +124,20 @@ def visible_texts(app: AppTest, where: str) -> list[tuple[str, str]]:
 
 
 # One workspace of Chinese data for the whole walk --------------------------------------------
-POSITIVE = ["很好", "喜欢", "满意", "推荐", "不错"]
-NEGATIVE = ["很差", "失望", "糟糕", "退货", "难用"]
-FILLER = ["这个", "手机", "质量", "物流", "包装", "价格", "客服", "屏幕", "电池", "外观"]
+# The conftest's easy rows, word for word in Chinese (phone reviews instead of film reviews).
+IN_CHINESE = dict(zip(POSITIVE + NEGATIVE + FILLER,
+                      ["很好", "喜欢", "满意", "推荐", "不错", "很差", "失望", "糟糕", "退货", "难用",
+                       "这个", "手机", "质量", "物流", "包装", "价格", "客服", "屏幕", "电池", "外观", "做工", "音质"],
+                      strict=True))
+LABELS = {"positive": "正面", "negative": "负面"}
 DATASET = "手机评论"
 
 
 def chinese_rows(n_per_class: int, seed: int = 0) -> list[tuple[str, str]]:
-    rng = random.Random(seed)
     rows = []
-    for label, words in (("负面", NEGATIVE), ("正面", POSITIVE)):
-        for i in range(n_per_class):
-            parts = rng.sample(FILLER, 4)
-            parts.insert(rng.randrange(5), rng.choice(words))
-            rows.append(("，".join(parts) + f"，第{i}条", label))
+    for text, label in easy_rows(n_per_class, seed):
+        *words, number = text.split()
+        rows.append(("，".join(IN_CHINESE[w] for w in words) + f"，第{number}条", LABELS[label]))
     return rows
 
 

@@ -360,7 +360,7 @@ def cmd_score(args: argparse.Namespace) -> int:
             jobs.finish(args.job, "succeeded" if state == "succeeded" else state, None, registry)
     else:
         if not (args.run and args.input):
-            raise OpinionLabError("Name the run and the input: python -m core score RUN --input PATH --output PATH.")
+            raise OpinionLabError("cli.err.score_needs_input")
         config = scoring.ScoreConfig(run_id=args.run, input=args.input, output=args.output or "",
                                      text_col=args.text_col or "", fast=args.fast, batch_size=args.batch_size,
                                      chunk_rows=args.chunk_rows, overwrite=args.overwrite)

@@ -123,6 +123,22 @@ def visible_texts(app: AppTest, where: str) -> list[tuple[str, str]]:
     return [(where, t) for t in texts if isinstance(t, str) and t.strip()]
 
 
+def charts_not_in_chinese(app: AppTest, where: str) -> list[str]:
+    """Charts placed without plotly's Chinese locale (dates would read "Mar 2026"): pages place
+    charts with ``pages._shared.chart``."""
+    configs = [json.loads(chart.proto.config or "{}") for chart in app.get("plotly_chart")]
+    return [f"[{where}] chart {i + 1} has no zh-CN locale: place it with pages._shared.chart"
+            for i, config in enumerate(configs) if config.get("locale") != "zh-CN"]
+
+
+State = tuple[list[tuple[str, str]], frozenset, list[str]]
+
+
+def state(app: AppTest, where: str, data_words: frozenset = frozenset()) -> State:
+    """What one state of a page shows, the words in it that are the user's data, and its charts' faults."""
+    return visible_texts(app, where), data_words, charts_not_in_chinese(app, where)
+
+
 # One workspace of Chinese data for the whole walk --------------------------------------------
 # The conftest's easy rows, word for word in Chinese (phone reviews instead of film reviews).
 IN_CHINESE = dict(zip(POSITIVE + NEGATIVE + FILLER,
@@ -206,36 +222,36 @@ def words_of_data(frame: pd.DataFrame) -> frozenset:
     return frozenset(latin_words(cells))
 
 
-def walk_data() -> list[tuple[list[tuple[str, str]], frozenset]]:
+def walk_data() -> list[State]:
     """The saved list, an upload with a note and warnings, a refused dataset, an unreadable
     file, and the Chinese sample (whose columns text/label and labels positive/negative are data)."""
     from core.samples import load_sample
 
     app = open_zh("data")
-    seen = [(visible_texts(app, "data: start"), frozenset())]
+    seen = [state(app, "data: start")]
     rows = chinese_rows(40)[40:] + chinese_rows(10)[:10]  # 40 正面, 10 负面: imbalanced
     rows += rows[:10] + [(rows[0][0], "负面")]  # repeated rows and one conflicting label
     upload(app, "评论.csv", csv_bytes([(t, lab, t) for t, lab in rows], header=("评论", "情感", "评论"),
                                     encoding="gbk"))
     assert app.warning, "the upload should raise warnings"
-    seen.append((visible_texts(app, "data: upload with warnings"), frozenset()))
+    seen.append(state(app, "data: upload with warnings"))
     upload(app, "少量.csv", csv_bytes(chinese_rows(10)[8:], header=("评论", "情感")))
     assert app.error, "two 负面 rows should block saving"
-    seen.append((visible_texts(app, "data: refused"), frozenset()))
+    seen.append(state(app, "data: refused"))
     upload(app, "照片.csv", bytes(range(256)) * 20)
-    seen.append((visible_texts(app, "data: unreadable"), frozenset()))
+    seen.append(state(app, "data: unreadable"))
     app.radio(key="source_mode").set_value("sample")
     rerun(app).selectbox(key="sample").set_value("sample:chinese-reviews")
     rerun(app)
     sample = load_sample("sample:chinese-reviews")[0].frame
-    seen.append((visible_texts(app, "data: Chinese sample"), words_of_data(sample)))
+    seen.append(state(app, "data: Chinese sample", words_of_data(sample)))
     return seen
 
 
-def walk(page: str) -> list[tuple[list[tuple[str, str]], frozenset]]:
+def walk(page: str) -> list[State]:
     if page == "data":
         return walk_data()
-    return [(visible_texts(open_zh(page), page), frozenset())]
+    return [state(open_zh(page), page)]
 
 
 OTHERS = "translated by the engineer who owns this page (issue 11); flip when merged"
@@ -251,8 +267,8 @@ OTHERS = "translated by the engineer who owns this page (issue 11); flip when me
 ])
 def test_page_shows_no_english_in_chinese(page):
     found = []
-    for texts, data_words in walk(page):
+    for texts, data_words, charts in walk(page):
         assert texts, f"{page}: nothing was collected"
-        found += offences(texts, data_words)
+        found += offences(texts, data_words) + charts
     print(f"\n{page}: {len(found)} strings with English words\n" + "\n".join(found))
     assert not found, f"{page}: {len(found)} strings contain English words (printed above)"

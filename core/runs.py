@@ -75,22 +75,23 @@ def evaluate_run(run_id: str, dataset: str | None = None, split: str = "test", f
         mapping = ColumnMapping(text=text_col or detected.text, label=label_col or detected.label)
         columns = ", ".join(map(repr, table.frame.columns))
         if not mapping.text or mapping.text not in table.frame.columns:
-            raise DataError(f"No text column {mapping.text or ''!r} in the file. Columns: {columns}.")
-        if not mapping.label or mapping.label not in table.frame.columns:
-            raise DataError(f"The file has no label column{' ' + repr(mapping.label) if mapping.label else ''}: "
-                            f"evaluation needs the true labels. Columns: {columns}. Name it with --label-col.")
+            raise DataError("run.err.no_text_column", column=mapping.text or "", columns=columns)
+        if not mapping.label:
+            raise DataError("run.err.no_label_column", columns=columns)
+        if mapping.label not in table.frame.columns:
+            raise DataError("run.err.label_column_missing", column=mapping.label, columns=columns)
         frame = pd.DataFrame({"text": table.frame[mapping.text], "label": table.frame[mapping.label].str.strip()})
         source = table.source_name
     else:
         if split not in SPLITS:
-            raise DataError(f"Unknown split {split!r}: use one of {', '.join(SPLITS)}.")
+            raise DataError("dataset.err.unknown_split", split=split, splits=", ".join(SPLITS))
         frame = store.load_rows(dataset, split=split, registry=registry)[["text", "label"]]
         source = f"{dataset} ({split} split)"
     frame = frame[frame["text"].str.strip() != ""]
     mapping_of, unmapped = map_labels(frame["label"].tolist(), labels)
     if not mapping_of:
-        raise DataError(f"None of the file's labels ({', '.join(map(repr, unmapped[:8]))}) match the model's labels "
-                        f"({', '.join(map(repr, labels))}). Rename them, or evaluate another run.")
+        raise DataError("run.err.no_label_match", labels=", ".join(map(repr, unmapped[:8])),
+                        model_labels=", ".join(map(repr, labels)))
     known = frame["label"].isin(mapping_of)
     skipped = int((~known).sum())
     frame = frame[known].assign(label=lambda f: f["label"].map(mapping_of)).reset_index(drop=True)

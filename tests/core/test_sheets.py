@@ -39,6 +39,7 @@ def test_merged_title_row_is_skipped_and_reported():
     assert list(table.frame.columns) == ["text", "label", "stars"]
     assert len(table.frame) == 20 and table.header_row == 2
     assert "Row 1 looks like a title ('Q3 export', one merged cell); the column names were read from row 2." in notes_of(table)
+    assert "第 1 行看起来是标题（“Q3 export”，一个合并单元格），列名取自第 2 行。" in [n.render("zh") for n in table.notes]
     prepared = prepare_dataset(table)
     assert prepared.report.ok and prepared.report.class_counts == {"negative": 10, "positive": 10}
 

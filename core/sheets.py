@@ -133,6 +133,8 @@ def _listed(names: list[str]) -> str:
 
 def _grid(worksheet: Any) -> Grid:
     """Every row as trimmed text cells, empty rows kept (row numbers must match Excel's)."""
+    if not hasattr(worksheet, "iter_rows"):  # a chart sheet holds no cells
+        return []
     worksheet.reset_dimensions()  # some writers store a wrong size; read what is there
     rows: Grid = []
     for values in worksheet.iter_rows(min_row=1, min_col=1, values_only=True):
@@ -173,7 +175,7 @@ def _merged_ranges(data: bytes, sheet: str) -> list[tuple[int, int, int, int]]:
                 found += pattern.findall(block)
                 tail = block[-200:] if not block.endswith(b">") else b""
                 found = found[:10_000]
-    except (KeyError, zipfile.BadZipFile, ElementTree.ParseError, OSError):
+    except (KeyError, StopIteration, zipfile.BadZipFile, ElementTree.ParseError, OSError):
         return []
     return [range_boundaries(ref.decode()) for ref in dict.fromkeys(found)]
 

@@ -67,8 +67,7 @@ def comparison_table(result: dict[str, Any], names: dict[str, str] | None = None
     names = names or {}
     metrics = {key: [r.get(key) for r in rows] for key in ("accuracy", "macro_f1", "weighted_f1")}
     baseline = [None if r.get("config.method") == "baseline" else r.get("baseline_accuracy") for r in rows]
-    out = {t("results.col.run", lang): [names.get(r["id"], r["id"]) for r in rows],
-           t("results.col.status", lang): [t(f"status.{r['status']}", lang) for r in rows]}
+    out = {t("results.col.run", lang): [names.get(r["id"], r["id"]) for r in rows]}
     for key, values in metrics.items():
         out[t(f"results.{key}", lang)] = [metric_text(v) for v in values]
     out[t("results.col.baseline_accuracy", lang)] = [metric_text(v) for v in baseline]

@@ -78,7 +78,8 @@ def check_options(fmt: str, filename: str, sheet: str | int | None, header_row: 
 # ----------------------------------------------------------------------------------------
 def read_workbook(data: bytes, filename: str, sheet: str | int | None = None,
                   header_row: int | None = None) -> SheetTable:
-    """The chosen sheet (default: the first with data) as a table, its header row detected or given."""
+    """The chosen sheet as a table, its header row detected or given. Without a choice, the first
+    sheet with a table (two rows or more) is read, so a cover or notes sheet in front is passed over."""
     import openpyxl
 
     try:
@@ -90,14 +91,16 @@ def read_workbook(data: bytes, filename: str, sheet: str | int | None = None,
         if not names:
             raise DataError("sheets.err.no_sheets", filename=filename)
         chosen = pick_sheet(names, sheet, filename)
-        candidates = [chosen] if chosen else names
         grid: Grid = []
-        for name in candidates:
+        fallback: tuple[str, Grid] | None = None
+        for name in [chosen] if chosen else names:
             grid = _grid(book[name])
-            if grid:
+            if sum(1 for row in grid if row) >= 2:  # names and a row: a table, not a cover or notes sheet
                 chosen = name
                 break
-        chosen = chosen or names[0]
+            fallback = fallback or ((name, grid) if grid else None)
+        else:
+            chosen, grid = fallback or (chosen or names[0], [])
     finally:
         book.close()
     notes: list[Message] = []

@@ -168,8 +168,9 @@ def compare(listed: list[dict], current: str) -> None:
     st.dataframe(result_tables.comparison_table(result, names, lang()), hide_index=True)
     st.markdown(f"**{t('results.compare_per_class')}**")
     st.plotly_chart(figures.compare_per_class_figure(result["per_class"], lang(), names), key="compare_per_class")
-    st.markdown(f"**{t('results.compare_curves')}**")
-    st.plotly_chart(figures.compare_curves_figure(result["histories"], lang(), names), key="compare_curves")
+    if any(e.get("event") == "eval" for events in result["histories"].values() for e in events):
+        st.markdown(f"**{t('results.compare_curves')}**")
+        st.plotly_chart(figures.compare_curves_figure(result["histories"], lang(), names), key="compare_curves")
     cols = st.columns(len(ids))
     for col, run_id in zip(cols, ids, strict=True):
         if result["confusion_matrices"][run_id]:

@@ -81,17 +81,17 @@ def test_comparison_table_headers_values_and_shading():
         "differs": ["config.method", "config.learning_rate"]}
     styler = comparison_table(result, {"a": "easy · Baseline", "b": "easy · LoRA"})
     table = styler.data
-    assert list(table.columns) == ["Run", "Status", "Accuracy", "Macro F1", "Weighted F1", "Baseline accuracy",
-                                   "Method", "Learning rate"]
+    assert list(table.columns) == ["Run", "Accuracy", "Macro F1", "Weighted F1", "Baseline accuracy", "Method",
+                                   "Learning rate"]
     assert table["Run"].tolist() == ["easy · Baseline", "easy · LoRA"]
     assert table["Baseline accuracy"].tolist() == ["—", "0.810"]  # a baseline is not compared with itself
     assert table["Macro F1"].tolist() == ["0.800", "—"]
     assert table["Method"].tolist() == ["Baseline (TF-IDF + logistic regression)", "LoRA (adapters)"]
     assert table["Learning rate"].tolist() == ["0.0001", "0.0002"]
     html = styler.to_html()
-    assert shaded(html, "#dcfce7") == [(0, 3), (1, 2)]  # best macro F1 (a), best accuracy (b)
-    assert shaded(html, "#fef9c3") == [(0, 6), (0, 7), (1, 6), (1, 7)]  # the settings that differ
-    assert list(comparison_table(result, lang="zh").data.columns)[:2] == ["运行", "状态"]
+    assert shaded(html, "#dcfce7") == [(0, 2), (1, 1)]  # best macro F1 (a), best accuracy (b)
+    assert shaded(html, "#fef9c3") == [(0, 5), (0, 6), (1, 5), (1, 6)]  # the settings that differ
+    assert list(comparison_table(result, lang="zh").data.columns)[:2] == ["运行", "准确率"]
 
 
 def test_setting_labels_and_run_labels():

@@ -125,14 +125,20 @@ def test_cells_read_as_text_like_pandas():
 def test_several_sheets_default_pick_by_name_and_number():
     reviews = [["text", "label"], *[[t, lab] for t, lab in ROWS]]
     other = [["name", "value"], ["a", 1], ["b", 2]]
-    data = workbook(("Empty", []), ("Reviews", reviews), ("Other", other))
+    data = workbook(("Empty", []), ("Read me", [["Exported by the brand monitor"]]), ("Reviews", reviews),
+                    ("Other", other))
     default = read_table(data, "book.xlsx")
-    assert default.sheet == "Reviews" and default.sheets == ["Empty", "Reviews", "Other"]
-    assert "The workbook has 3 sheets; sheet 'Reviews' was read." in notes_of(default)
+    assert default.sheet == "Reviews" and default.sheets == ["Empty", "Read me", "Reviews", "Other"]
+    assert "The workbook has 4 sheets; sheet 'Reviews' was read." in notes_of(default)
     assert list(read_table(data, "book.xlsx", sheet="Other").frame.columns) == ["name", "value"]
     assert read_table(data, "book.xlsx", sheet="other").sheet == "Other"
-    assert read_table(data, "book.xlsx", sheet=3).sheet == "Other"
-    assert read_table(data, "book.xlsx", sheet="2").sheet == "Reviews"
+    assert read_table(data, "book.xlsx", sheet=4).sheet == "Other"
+    assert read_table(data, "book.xlsx", sheet="3").sheet == "Reviews"
+    with pytest.raises(DataError, match=r"column names \(Exported by the brand monitor\) but no rows"):
+        read_table(data, "book.xlsx", sheet="Read me")
+    only_notes = workbook(("Read me", [["nothing here"]]))
+    with pytest.raises(DataError, match="but no rows"):
+        read_table(only_notes, "notes.xlsx")
 
 
 def test_unknown_and_empty_sheets_list_the_sheets():

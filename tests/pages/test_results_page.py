@@ -51,7 +51,7 @@ def test_compare_defaults_to_the_same_dataset_with_readable_headers(app, baselin
     assert picked.value == [baseline_run, lora]
     assert any(option.startswith(f"{other.name} · other") for option in picked.options)
     table = next(d.value for d in app.dataframe if "Run" in d.value.columns)
-    assert list(table.columns)[:6] == ["Run", "Status", "Accuracy", "Macro F1", "Weighted F1", "Baseline accuracy"]
+    assert list(table.columns)[:5] == ["Run", "Accuracy", "Macro F1", "Weighted F1", "Baseline accuracy"]
     assert "Method" in table.columns and "config.method" not in table.columns
     assert table["Baseline accuracy"].tolist()[0] == "—"
 

@@ -407,6 +407,7 @@ def _title_note(titled: list[str], lines: list[str], skip: int) -> Message:
 
 
 def _title_lines(lines: list[str], fmt: str) -> int:
+    """How many lines above the header form a title (0 when the header comes first)."""
     delimiters = ("\t",) if fmt == "tsv" else _DELIMITERS
     skip = 0
     while skip < min(5, len(lines)) and not any(d in lines[skip] for d in delimiters):
@@ -415,7 +416,10 @@ def _title_lines(lines: list[str], fmt: str) -> int:
         return 0
     header = lines[skip]
     delimiter = max(delimiters, key=header.count)
-    records = list(csv.reader(lines[skip:skip + 7], delimiter=delimiter))[:6]
+    try:
+        records = list(csv.reader(lines[skip:skip + 7], delimiter=delimiter))[:6]
+    except csv.Error:  # a stray carriage return inside a line: not a table to cut
+        return 0
     fields = len(records[0]) if records else 0
     if fields < 2 or len(records) < 3 or any(len(r) != fields for r in records[1:-1]):
         return 0  # the last line read may be cut off: it does not count

@@ -226,3 +226,11 @@ def test_cli_data_add_sheet_and_header_row(tmp_path, capsys):
     assert "Its sheets are 'Notes', 'Data'" in capsys.readouterr().err
     assert main(["data", "add", str(path), "--sheet", "Data", "--header-row", "40"]) == 2
     assert "has data only in rows 1 to 22" in capsys.readouterr().err
+
+
+def test_csv_with_a_stray_carriage_return_is_not_cut():
+    """Found by the property test: a lone '\\r' in a line must not break the title search."""
+    with pytest.raises(DataError, match="but no rows"):
+        read_table(b'""\n\r,\n', "upload.csv")
+    with pytest.raises(DataError, match="Line 4 of 't.csv' has 2 fields but the header has 1"):  # read as before
+        read_table(b"Title\n\r,x\na,b\nc,d\n", "t.csv")

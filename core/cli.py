@@ -86,12 +86,16 @@ def _rendered_warnings(card: dict[str, Any], lang: str) -> dict[str, Any]:
 
 
 def cmd_data_add(args: argparse.Namespace) -> int:
-    from core.data import ColumnMapping, detect_columns, join_messages, prepare_dataset
+    from core.data import ColumnMapping, detect_columns, join_messages, prepare_dataset, read_table
     from core.datasets import save_dataset
     from core.errors import DataError
+    from core.i18n import render
     from core.samples import PREFIX, read_source
 
-    table, mapping = read_source(args.source)
+    if args.source.startswith(PREFIX):
+        table, mapping = read_source(args.source)
+    else:
+        table, mapping = read_table(Path(args.source), sheet=args.sheet, header_row=args.header_row), None
     mapping = mapping or detect_columns(table.frame)
     overrides = {k: getattr(args, f"{k}_col") for k in ("text", "label", "date", "group", "split")}
     if any(overrides.values()):
@@ -102,7 +106,9 @@ def cmd_data_add(args: argparse.Namespace) -> int:
     default_name = args.source[len(PREFIX):] if args.source.startswith(PREFIX) else os.path.splitext(
         os.path.basename(args.source))[0]
     card = save_dataset(prepared, args.name or default_name, created_by=os.environ.get("USER"))
-    _emit(_dataset_summary(_rendered_warnings(card, args.lang)), args.json, ["Saved.", *_card_lines(card, args.lang)])
+    notes = [render(n, args.lang) for n in table.notes]
+    _emit({**_dataset_summary(_rendered_warnings(card, args.lang)), "notes": notes}, args.json,
+          ["Saved.", *_card_lines(card, args.lang), *(f"  note: {n}" for n in notes)])
     return EXIT_OK
 
 
@@ -469,6 +475,11 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--name", help="dataset name (default: the file name)")
     for role in ("text", "label", "date", "group", "split"):
         add.add_argument(f"--{role}-col", dest=f"{role}_col", help=f"the {role} column (default: detected)")
+    add.add_argument("--sheet", help="Excel: the sheet to read, by name or number (1 = first; default: the first "
+                                     "sheet with data)")
+    add.add_argument("--header-row", dest="header_row", type=int,
+                     help="the row with the column names, numbered as Excel shows rows (1 = first; default: "
+                          "detected, skipping a title row above the table)")
     add.set_defaults(func=cmd_data_add)
     for verb, func, helptext in (("list", cmd_data_list, "list saved datasets"),):
         sub = verbs.add_parser(verb, help=helptext)

@@ -25,6 +25,7 @@ import pandas as pd
 
 from core.errors import DataError
 from core.i18n import Message, msg
+from core.sheets import check_options, read_workbook, skip_title_lines
 
 FORMATS = {
     ".csv": "csv",
@@ -83,6 +84,9 @@ class Table:
     encoding: str | None = None
     delimiter: str | None = None
     notes: list[Message | str] = field(default_factory=list)
+    sheets: list[str] = field(default_factory=list)  # a workbook's sheets, in order
+    sheet: str | None = None                          # the sheet read
+    header_row: int | None = None                     # 1-based row of the column names
 
     def describe(self) -> dict[str, Any]:
         """What was found out, as JSON-ready values: ``delimiter`` is a name (``comma``, ``tab``),
@@ -117,11 +121,14 @@ def _delimiter_name(delimiter: str) -> Message | str:
 
 
 def read_table(source: str | Path | bytes | io.IOBase, filename: str | None = None,
-               max_bytes: int | None = None) -> Table:
+               max_bytes: int | None = None, sheet: str | int | None = None,
+               header_row: int | None = None) -> Table:
     """Read a file of texts in any supported format into a Table of strings.
 
     ``source`` is a path, raw bytes or a binary file object (a Streamlit upload); ``filename``
-    gives the name whose extension picks the format when the source is not a path.
+    gives the name whose extension picks the format when the source is not a path. ``sheet``
+    (a name, or a number from 1) picks a workbook's sheet; ``header_row`` (numbered as Excel
+    shows rows) the row of the column names, which is otherwise detected (core/sheets.py).
     """
     if isinstance(source, (str, Path)):
         path = Path(source)
@@ -167,10 +174,12 @@ def read_table(source: str | Path | bytes | io.IOBase, filename: str | None = No
             raise DataError("data.err.unknown_binary", filename=filename, ext=shown_ext, supported=SUPPORTED)
         fmt = "csv"
         notes.append(msg("data.note.unknown_extension", ext=shown_ext))
+    check_options(fmt, filename, sheet, header_row)
 
     if fmt == "excel":
-        frame = _read_excel(data, filename, notes)
-        table = Table(frame, filename, "excel", notes=notes)
+        book = read_workbook(data, filename, sheet, header_row)
+        table = Table(book.frame, filename, "excel", notes=notes + book.notes, sheets=book.sheets,
+                      sheet=book.sheet, header_row=book.header_row)
     elif fmt == "parquet":
         table = Table(_read_parquet(data, filename), filename, "parquet", notes=notes)
     else:
@@ -183,8 +192,9 @@ def read_table(source: str | Path | bytes | io.IOBase, filename: str | None = No
             elif fmt == "jsonl":
                 table = Table(_read_jsonl(data, encoding, filename), filename, "jsonl", encoding, notes=notes)
             else:
+                data, found_row, title_notes = skip_title_lines(data, encoding, fmt, filename, header_row)
                 frame, delimiter = _read_delimited(data, encoding, filename, fmt)
-                table = Table(frame, filename, fmt, encoding, delimiter, notes)
+                table = Table(frame, filename, fmt, encoding, delimiter, notes + title_notes, header_row=found_row)
         except UnicodeDecodeError as exc:
             raise DataError("data.err.mixed_encoding", filename=filename, encoding=encoding, byte=exc.start,
                             reason=exc.reason) from exc
@@ -321,26 +331,6 @@ def _arrow_to_str(arrow_type: Any) -> Any:
     if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
         return pd.StringDtype("pyarrow", na_value=np.nan)
     return None
-
-
-def _read_excel(data: bytes, filename: str, notes: list[str]) -> pd.DataFrame:
-    try:
-        sheets = pd.read_excel(io.BytesIO(data), sheet_name=None, dtype=str, engine="openpyxl")
-    except Exception as exc:  # openpyxl raises many kinds for damaged workbooks
-        raise DataError(
-            f"{filename!r} looks like an Excel workbook but cannot be read ({type(exc).__name__}). "
-            "Open it in Excel, save it again as .xlsx, and upload the new file."
-        ) from exc
-    if not sheets:
-        raise DataError(f"The workbook {filename!r} has no sheets.")
-    name, frame = next(iter(sheets.items()))
-    for other, sheet in sheets.items():
-        if len(frame) == 0 and len(sheet) > 0:
-            name, frame = other, sheet
-            break
-    if len(sheets) > 1:
-        notes.append(f"The workbook has {len(sheets)} sheets; sheet {name!r} was read.")
-    return frame
 
 
 def _read_parquet(data: bytes, filename: str) -> pd.DataFrame:

@@ -141,15 +141,39 @@ def confidence_histogram_figure(counts: list[int], lang: str = "en") -> go.Figur
     return fig
 
 
-def compare_curves_figure(histories: dict[str, list[dict]], lang: str = "en") -> go.Figure:
-    """Validation macro F1 of several runs over their steps, overlaid."""
+_RUN_LEGEND = dict(orientation="h", yanchor="top", y=-0.25)  # under the chart: run names are long
+
+
+def compare_curves_figure(histories: dict[str, list[dict]], lang: str = "en",
+                          names: dict[str, str] | None = None) -> go.Figure:
+    """Validation macro F1 of several runs over their steps, overlaid, one legend entry per run
+    (named by ``names``; a run without evaluations still has its entry)."""
+    names = names or {}
     fig = go.Figure()
     for run_id, events in histories.items():
         evals = [e for e in events if e.get("event") == "eval"]
         fig.add_scatter(x=[e["step"] for e in evals], y=[e["metrics"].get("macro_f1") for e in evals],
-                        mode="lines+markers", name=run_id)
-    fig.update_layout(template=_TEMPLATE, height=300, margin=dict(t=20, b=40, l=50, r=10),
-                      xaxis_title=t("chart.step", lang), yaxis_title=t("chart.val_f1", lang))
+                        mode="lines+markers", name=names.get(run_id, run_id), showlegend=True)
+    fig.update_layout(template=_TEMPLATE, height=360, margin=dict(t=20, b=40, l=50, r=10),
+                      xaxis_title=t("chart.step", lang), yaxis_title=t("chart.val_f1", lang),
+                      legend=_RUN_LEGEND, legend_title_text=t("results.chart.run", lang))
+    return fig
+
+
+def compare_per_class_figure(per_class: dict[str, dict[str, dict]], lang: str = "en",
+                             names: dict[str, str] | None = None) -> go.Figure:
+    """Test F1 of each class, one bar per run side by side, one legend entry per run."""
+    names = names or {}
+    classes = list(dict.fromkeys(label for scores in per_class.values() for label in scores))
+    fig = go.Figure()
+    for run_id, scores in per_class.items():
+        values = [scores[c]["f1"] if c in scores else None for c in classes]
+        fig.add_bar(x=classes, y=values, name=names.get(run_id, run_id), showlegend=True,
+                    text=[f"{v:.3f}" if v is not None else "" for v in values], textposition="auto")
+    fig.update_layout(barmode="group", template=_TEMPLATE, height=380, margin=dict(t=20, b=40, l=50, r=10),
+                      xaxis_title=t("chart.label", lang), yaxis=dict(title=t("results.chart.test_f1", lang),
+                                                                     range=[0, 1]),
+                      legend=_RUN_LEGEND, legend_title_text=t("results.chart.run", lang))
     return fig
 
 

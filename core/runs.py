@@ -118,7 +118,31 @@ def compare_runs(run_ids: list[str], registry: Registry | None = None) -> dict[s
     return {"runs": rows, "differs": differs,
             "histories": {run["id"]: run["progress"] for run in shown},
             "confusion_matrices": {run["id"]: (run["metrics"].get("test") or {}).get("confusion_matrix") for run in shown},
+            "per_class": {run["id"]: (run["metrics"].get("test") or {}).get("per_class") or {} for run in shown},
             "labels": {run["id"]: run["metrics"].get("labels") for run in shown}}
+
+
+COMPARE_AT_MOST = 4  # more runs than this make the overlaid charts unreadable
+
+
+def default_comparison(runs: list[dict[str, Any]], current: str | None) -> list[str]:
+    """The runs Compare starts with: the finished runs of the current run's dataset, the current
+    run first, then the newest. Runs of other datasets are left out: their test splits differ,
+    so their numbers do not compare."""
+    chosen = next((r for r in runs if r["id"] == current), None)
+    finished = [r for r in runs if r["status"] == "succeeded"]
+    dataset = chosen["dataset"] if chosen else (finished[0]["dataset"] if finished else None)
+    same = [r for r in finished if r["dataset"] == dataset]
+    same.sort(key=lambda r: (r["id"] != current, -float(r.get("created_at") or 0)))
+    return [r["id"] for r in same[:COMPARE_AT_MOST]]
+
+
+def baseline_reference(shown: dict[str, Any]) -> dict[str, Any]:
+    """The baseline's test metrics a run is measured against; none for a baseline run, which
+    would only be compared with itself."""
+    if (shown.get("config") or {}).get("method") == "baseline":
+        return {}
+    return ((shown.get("metrics") or {}).get("baseline") or {}).get("test") or {}
 
 
 def model_zip(run_id: str, registry: Registry | None = None) -> bytes:

@@ -10,6 +10,7 @@ from core.datasets import list_datasets, load_rows, remove_dataset, save_dataset
 from core.exporting import to_csv_bytes
 from core.figures import class_balance_figure, text_length_figure
 from core.samples import PREFIX, SAMPLES, load_sample
+from core.sheets import HEADER_ROW_FORMATS
 from core.workspace import Registry
 from pages._shared import chart, count, lang, render, show_error, t, through_app, timestamp
 
@@ -18,9 +19,10 @@ through_app(__file__)
 UPLOAD_TYPES = sorted({ext.lstrip(".") for ext in core_data.FORMATS})
 
 
-@st.cache_data(max_entries=3, show_spinner=False)
-def read_upload(digest: str, filename: str, _data: bytes) -> core_data.Table:
-    return core_data.read_table(_data, filename)
+@st.cache_data(max_entries=4, show_spinner=False)
+def read_upload(digest: str, filename: str, _data: bytes, sheet: str | None = None,
+                header_row: int | None = None) -> core_data.Table:
+    return core_data.read_table(_data, filename, sheet=sheet, header_row=header_row)
 
 
 @st.cache_data(max_entries=2, show_spinner=False)
@@ -49,8 +51,27 @@ def choose_source() -> tuple[str, core_data.Table, core_data.ColumnMapping] | No
         return None
     raw = upload.getvalue()
     digest = hashlib.sha1(raw).hexdigest()
-    table = read_upload(digest, upload.name, raw)
-    return f"{upload.name}:{digest}", table, core_data.detect_columns(table.frame)
+    table = choose_sheet_and_header(digest, upload.name, raw)
+    key = f"{upload.name}:{digest}:{table.sheet or ''}:{table.header_row or ''}"
+    return key, table, core_data.detect_columns(table.frame)
+
+
+def choose_sheet_and_header(digest: str, filename: str, raw: bytes) -> core_data.Table:
+    """The sheet (when a workbook has several) and the header row, detected and changeable."""
+    table = read_upload(digest, filename, raw)
+    if table.file_format not in HEADER_ROW_FORMATS:
+        return table
+    left, right, _ = st.columns([2, 1, 2])
+    if len(table.sheets) > 1:
+        sheet = left.selectbox(t("sheets.pick_sheet"), table.sheets, index=table.sheets.index(table.sheet),
+                               key=f"sheet_{digest}", help=t("sheets.pick_sheet_help"))
+        if sheet != table.sheet:
+            table = read_upload(digest, filename, raw, sheet)
+    header = right.number_input(t("sheets.header_row"), min_value=1, value=table.header_row or 1, step=1,
+                                key=f"header_{digest}_{table.sheet}", help=t("sheets.header_row_help"))
+    if header != (table.header_row or 1):
+        table = read_upload(digest, filename, raw, table.sheet if table.sheets else None, int(header))
+    return table
 
 
 def choose_columns(key: str, table: core_data.Table, detected: core_data.ColumnMapping) -> dict:

@@ -9,7 +9,7 @@ from core import figures, result_tables, runs
 from core.explain import explain, highlight_html
 from core.exporting import to_csv_bytes
 from core.predict import load_predictor
-from pages._shared import lang, show_error, t, through_app
+from pages._shared import chart, lang, show_error, t, through_app
 
 through_app(__file__)
 
@@ -38,10 +38,12 @@ def explainer_pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=1, thread_name_prefix="explain")
 
 
-def text_columns() -> dict:
-    """Readable headers and three decimals for the tables of texts."""
-    return {"text": t("results.text"), "true": t("results.cell_true"), "predicted": t("results.cell_pred"),
-            "confidence": st.column_config.NumberColumn(t("chart.confidence"), format="%.3f")}
+def show_texts(frame: pd.DataFrame, **kwargs) -> None:
+    """A table of texts with headers in the UI language and confidences to three decimals."""
+    names = {"text": t("results.text"), "true": t("results.cell_true"), "predicted": t("results.cell_pred"),
+             "confidence": t("chart.confidence")}
+    st.dataframe(frame.rename(columns=names), hide_index=True, width="stretch", **kwargs,
+                 column_config={names["confidence"]: st.column_config.NumberColumn(format="%.3f")})
 
 
 def headline(report: dict, baseline: dict) -> None:
@@ -58,7 +60,7 @@ def confusion(report: dict, run_id: str, texts: pd.DataFrame | None) -> None:
     normalised = st.toggle(t("results.normalised"), key=f"norm_{run_id}")
     matrix = report["confusion_matrix_normalised" if normalised else "confusion_matrix"]
     fig = figures.confusion_matrix_figure(matrix, report["labels"], normalised, lang())
-    event = st.plotly_chart(fig, key=f"cm_{run_id}", on_select="rerun", selection_mode="points")
+    event = chart(fig, f"cm_{run_id}", on_select="rerun", selection_mode="points")
     points = (event or {}).get("selection", {}).get("points", []) if event else []
     labels = report["labels"]
     c1, c2 = st.columns(2)
@@ -69,8 +71,7 @@ def confusion(report: dict, run_id: str, texts: pd.DataFrame | None) -> None:
     if texts is not None:
         cell = texts[(texts["label"] == true) & (texts["predicted"] == pred)]
         st.caption(t("results.cell", true=true, pred=pred) + f" ({len(cell):,})")
-        st.dataframe(cell[["text", "confidence"]].sort_values("confidence", ascending=False).head(200),
-                     hide_index=True, width="stretch", height=220, column_config=text_columns())
+        show_texts(cell[["text", "confidence"]].sort_values("confidence", ascending=False).head(200), height=220)
 
 
 def overview(run_id: str, shown: dict) -> None:
@@ -81,7 +82,7 @@ def overview(run_id: str, shown: dict) -> None:
     st.dataframe(result_tables.metrics_display(report, lang()), hide_index=True)
     if any(e.get("event") == "step" for e in shown["progress"]):
         st.subheader(t("results.curves"))
-        st.plotly_chart(figures.training_curves_figure(shown["progress"], lang()), key="curves")
+        chart(figures.training_curves_figure(shown["progress"], lang()), "curves")
     quality_charts(report, "test")
 
 
@@ -90,15 +91,14 @@ def quality_charts(report: dict, key: str) -> None:
     if report.get("curves"):
         c1, c2 = st.columns(2)
         c1.markdown(f"**{t('results.roc')}**")
-        c1.plotly_chart(figures.roc_figure(report["curves"], lang()), key=f"roc_{key}")
+        chart(figures.roc_figure(report["curves"], lang()), f"roc_{key}", c1)
         c2.markdown(f"**{t('results.pr')}**")
-        c2.plotly_chart(figures.pr_figure(report["curves"], lang()), key=f"pr_{key}")
+        chart(figures.pr_figure(report["curves"], lang()), f"pr_{key}", c2)
     c1, c2 = st.columns(2)
     c1.markdown(f"**{t('results.calibration')}**")
-    c1.plotly_chart(figures.calibration_figure(report["calibration"], lang()), key=f"calibration_{key}")
+    chart(figures.calibration_figure(report["calibration"], lang()), f"calibration_{key}", c1)
     c2.markdown(f"**{t('results.confidence')}**")
-    c2.plotly_chart(figures.confidence_histogram_figure(report["confidence_histogram"], lang()),
-                    key=f"confidence_{key}")
+    chart(figures.confidence_histogram_figure(report["confidence_histogram"], lang()), f"confidence_{key}", c2)
 
 
 def error_analysis(run_id: str) -> None:
@@ -113,8 +113,7 @@ def error_analysis(run_id: str) -> None:
     floor = c3.slider(t("results.min_conf"), 0.0, 1.0, 0.0, 0.05, key="err_conf")
     shown = wrong[wrong["true"].isin(trues) & wrong["predicted"].isin(preds) & (wrong["confidence"] >= floor)]
     st.caption(t("results.mistakes", n=f"{len(shown):,}"))
-    st.dataframe(shown[["text", "true", "predicted", "confidence"]], hide_index=True, width="stretch",
-                 column_config=text_columns())
+    show_texts(shown[["text", "true", "predicted", "confidence"]])
     st.download_button(t("results.download_errors"), to_csv_bytes(shown), file_name=f"{run_id}-mistakes.csv",
                        mime="text/csv", on_click="ignore", icon=":material/download:")
 
@@ -167,17 +166,17 @@ def compare(listed: list[dict], current: str) -> None:
     result = runs.compare_runs(ids)
     st.dataframe(result_tables.comparison_table(result, names, lang()), hide_index=True)
     st.markdown(f"**{t('results.compare_per_class')}**")
-    st.plotly_chart(figures.compare_per_class_figure(result["per_class"], lang(), names), key="compare_per_class")
+    chart(figures.compare_per_class_figure(result["per_class"], lang(), names), "compare_per_class")
     if any(e.get("event") == "eval" for events in result["histories"].values() for e in events):
         st.markdown(f"**{t('results.compare_curves')}**")
-        st.plotly_chart(figures.compare_curves_figure(result["histories"], lang(), names), key="compare_curves")
+        chart(figures.compare_curves_figure(result["histories"], lang(), names), "compare_curves")
     cols = st.columns(len(ids))
     for col, run_id in zip(cols, ids, strict=True):
         if result["confusion_matrices"][run_id]:
             col.caption(names[run_id])
-            col.plotly_chart(figures.confusion_matrix_figure(result["confusion_matrices"][run_id],
-                                                             result["labels"][run_id], False, lang()),
-                             key=f"cmp_{run_id}")
+            figure = figures.confusion_matrix_figure(result["confusion_matrices"][run_id],
+                                                     result["labels"][run_id], False, lang())
+            chart(figure, f"cmp_{run_id}", col)
 
 
 def evaluate_file(run_id: str) -> None:
@@ -190,8 +189,7 @@ def evaluate_file(run_id: str) -> None:
         st.warning(t("results.unmapped", rows=f"{report['skipped_rows']:,}",
                      labels=", ".join(map(repr, report["unmapped_labels"]))))
     headline(report, {})
-    st.plotly_chart(figures.confusion_matrix_figure(report["confusion_matrix"], report["labels"], False, lang()),
-                    key="file_cm")
+    chart(figures.confusion_matrix_figure(report["confusion_matrix"], report["labels"], False, lang()), "file_cm")
     st.dataframe(result_tables.metrics_display(report, lang()), hide_index=True)
     quality_charts(report, "file")
 

@@ -261,7 +261,7 @@ OTHERS = "translated by the engineer who owns this page (issue 11); flip when me
     "home",
     "data",
     pytest.param("train", marks=pytest.mark.xfail(strict=False, reason=f"pages/train.py, core/training.py: {OTHERS}")),
-    pytest.param("results", marks=pytest.mark.xfail(strict=False, reason=f"pages/results.py: {OTHERS}")),
+    "results",
     pytest.param("score", marks=pytest.mark.xfail(strict=False, reason=f"pages/score.py, core/scoring.py: {OTHERS}")),
     pytest.param("trends", marks=pytest.mark.xfail(strict=False, reason=f"pages/trends.py, core/trends.py: {OTHERS}")),
 ])

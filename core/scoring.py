@@ -326,11 +326,11 @@ def _model(config: ScoreConfig, previous: dict[str, Any], progress: _Progress) -
     return predictor, fast_agreement
 
 
-def _score_chunks(config: ScoreConfig, predictor: Predictor, progress: _Progress, shard: tuple[int, int],
-                  stop: dict[str, bool]) -> dict[str, Any] | None:
+def _score_chunks(config: ScoreConfig, reader: ChunkReader, predictor: Predictor, progress: _Progress,
+                  shard: tuple[int, int], stop: dict[str, bool]) -> dict[str, Any] | None:
     """Score every chunk of this shard that has no part yet; a result when the job ends early."""
     folder, index = progress.folder, -1
-    for index, chunk in enumerate(ChunkReader(config.input, config.chunk_rows)):
+    for index, chunk in enumerate(reader):
         if stop["requested"]:  # cooperative stop: every finished chunk is kept for resume
             progress.status("cancelled", reason=msg("score.reason.stopped").to_dict())
             progress.log("stopped", rows_done=progress.rows_done)
@@ -367,9 +367,10 @@ def run_scoring(folder: Path, shard: tuple[int, int] = (0, 1), progress_log: boo
     try:
         predictor, fast_agreement = _model(config, previous, progress)
         progress.status("running", fast_agreement=fast_agreement, reason=None)
-        progress.start(ChunkReader(config.input, config.chunk_rows).total_rows())
+        reader = ChunkReader(config.input, config.chunk_rows)  # one reader: a workbook is read once
+        progress.start(reader.total_rows())
         progress.log("start", total_rows=progress.total, shard=list(shard))
-        ended = _score_chunks(config, predictor, progress, shard, stop)
+        ended = _score_chunks(config, reader, predictor, progress, shard, stop)
         if ended is not None:
             return ended
         try:

@@ -1,3 +1,5 @@
+import os
+
 import streamlit as st
 
 from core import exporting, i18n, jobs, scores, scoring
@@ -49,6 +51,9 @@ def launch(run_id: str, chosen: tuple) -> None:
     kind, value = chosen
     if kind == "upload":
         path = staged_upload(value.file_id, value.name, value.getvalue())
+        if not os.path.exists(path):  # its copy went with a deleted scoring output: stage it again
+            staged_upload.clear()
+            path = staged_upload(value.file_id, value.name, value.getvalue())
         head = scoring.preview(path, 100)
         st.dataframe(head.head(20), hide_index=True, width="stretch", height=200)
         columns, detected = list(head.columns), detect_columns(head).text

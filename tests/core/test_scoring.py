@@ -338,3 +338,15 @@ def test_cli_lists_renames_and_deletes_with_confirmation(baseline_run, tmp_path,
     deleted = cli("delete", folder.name, "--yes", "--json")
     assert deleted.returncode == 0 and json.loads(deleted.stdout.splitlines()[-1])["rows"] == 20
     assert not folder.exists() and (tmp_path / "o.csv").exists()  # the output outside the workspace stays
+
+
+def test_a_workbook_is_read_once_to_count_and_score_it(baseline_run, tmp_path, monkeypatch):
+    from core import score_io
+
+    path, _ = review_file(tmp_path, 40, "in.xlsx")
+    folder = create_score(ScoreConfig(run_id=baseline_run, input=str(path), chunk_rows=15))
+    reads = []
+    real = score_io.read_table
+    monkeypatch.setattr(score_io, "read_table", lambda *args, **kw: reads.append(args) or real(*args, **kw))
+    assert run_scoring(folder)["rows"] == 40
+    assert len(reads) == 1 and read_json(folder / "status.json")["total_rows"] == 40

@@ -118,3 +118,20 @@ def test_rename_a_finished_output(app, baseline_run, tmp_path):
     assert not app.exception
     assert any("Renamed to “Weekly shop posts”" in s.value for s in app.success)
     assert app.selectbox(key="score_open").format_func(folder.name) == "Weekly shop posts"
+
+
+def test_scoring_the_same_upload_again_after_deleting_its_output(app, baseline_run):
+    open_page(app, "pages/score.py")
+    data = pd.DataFrame({"comment": [t for t, _ in easy_rows(4)]}).to_csv(index=False).encode()
+    app.file_uploader(key="score_upload").set_value(("shop.csv", data, "text/csv")).run()
+    app.button(key="score_start").click().run()
+    first = [j for j in Registry().jobs() if j["kind"] == "score"][0]["id"]
+    assert wait_done(first) == "succeeded"
+    app.run()
+    app.button(key=f"sdel_{first}").click().run()
+    assert any("the copy of the input kept for this job" in w.value for w in app.warning)
+    app.button(key=f"sdel_yes_{first}").click().run()
+    app.button(key="score_start").click().run()  # the widget still holds the file whose copy went
+    assert not app.error and not app.exception
+    second = [j for j in Registry().jobs() if j["kind"] == "score"][0]["id"]
+    assert second != first and wait_done(second) == "succeeded"

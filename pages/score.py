@@ -179,13 +179,11 @@ def downloads(entry: scores.ScoreEntry, frame, changed: dict[str, exporting.Expo
     d4.download_button(t("score.download_parquet"), data=lambda: exporting.parquet_export(frame).data,
                        file_name=f"{stem}.parquet", on_click="ignore", key=f"pq_{entry.id}",
                        icon=":material/download:")
-    for export in (changed["csv"], changed["excel"]):
-        if export.notice() is not None:
-            st.caption(i18n.render(export.notice(), lang()))
-    if changed["csv"].notice() is None:
-        st.caption(t("score.export.csv_clean"))
-    if changed["excel"].notice() is None:
-        st.caption(t("score.export.kept"))
+    notices = [e.notice() for e in (changed["csv"], changed["excel"]) if e.notice() is not None]
+    for notice in notices:
+        st.caption(i18n.render(notice, lang()))
+    if not notices:  # the CSV's notice already says what the other downloads keep
+        st.caption(t("score.export.csv_clean") + " " + t("score.export.kept"))
 
 
 def rename(entry: scores.ScoreEntry) -> None:

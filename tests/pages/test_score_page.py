@@ -37,7 +37,7 @@ def test_upload_score_and_see_summary_and_downloads(app, baseline_run):
     assert labels == ["CSV (for Excel)", "CSV, unchanged (for other tools)", "Excel (.xlsx)", "Parquet"]
     captions = " ".join(c.value for c in app.caption)
     assert "1 cells (in 'comment') start like a spreadsheet formula" in captions  # "=1+1", not "@alice …"
-    assert "Excel (.xlsx), Parquet and the unchanged CSV keep every cell" in captions
+    assert "The unchanged CSV, Excel (.xlsx) and Parquet downloads keep them as they are" in captions
 
 
 def test_saved_dataset_as_input(app, baseline_run):
@@ -113,6 +113,7 @@ def test_rename_a_finished_output(app, baseline_run, tmp_path):
     folder = scoring.create_score(scoring.ScoreConfig(run_id=baseline_run, input=str(path)))
     scoring.run_scoring(folder)
     open_page(app, "pages/score.py")
+    assert any(c.value.startswith("The CSV for Excel changes no cell") for c in app.caption)
     app.text_input(key=f"sname_{folder.name}").set_value("Weekly shop posts")
     app.button(key=f"FormSubmitter:rename_{folder.name}-Rename").click().run()
     assert not app.exception

@@ -203,7 +203,6 @@ def test_two_shards_merge_in_order(baseline_run, tmp_path):
 
 
 def test_cli_score_json_and_overwrite(baseline_run, tmp_path, workspace):
-    import json
     import subprocess
     import sys
 
@@ -215,6 +214,7 @@ def test_cli_score_json_and_overwrite(baseline_run, tmp_path, workspace):
     assert first.returncode == 0, first.stderr
     data = json.loads(first.stdout.strip().splitlines()[-1])
     assert {"rows", "scored", "empty", "output", "label_counts", "rows_per_s"} <= set(data)
+    assert data["escaped_cells"] == 1 and "1 cells (in 'note')" in render(data["export_notice"])
     again = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert again.returncode == 2 and "--overwrite" in again.stderr
     assert subprocess.run(cmd + ["--overwrite"], capture_output=True, text=True, env=env, timeout=300).returncode == 0

@@ -344,51 +344,113 @@ def cmd_runs(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_score(args: argparse.Namespace) -> int:
-    from pathlib import Path
+SCORE_VERBS = {"list": "list [--json]", "rename": "rename SCORE_ID NEW NAME", "delete": "delete SCORE_ID [--yes]"}
 
+
+def _lang(args: argparse.Namespace) -> str:
+    return getattr(args, "lang", None) or "en"
+
+
+def _score_worker(args: argparse.Namespace) -> tuple[dict[str, Any], Path]:
+    """A worker (or a shard) of an existing scoring job."""
     from core import jobs, scoring
     from core.workspace import Registry, read_json
 
     registry = Registry()
-    if args.config:  # a worker (or a shard) of an existing scoring job
+    if args.job:
+        _lower_priority()
+    folder = Path(args.config).parent
+    try:
+        result = scoring.run_scoring(folder, scoring.parse_shard(args.shard))
+    except BaseException as exc:
         if args.job:
-            _lower_priority()
-        folder = Path(args.config).parent
-        try:
-            result = scoring.run_scoring(folder, scoring.parse_shard(args.shard))
-        except BaseException as exc:
-            if args.job:
-                jobs.finish(args.job, "failed", str(exc), registry)
-            raise
-        if args.job:
-            state = (read_json(folder / "status.json", {}) or {}).get("status", "failed")
-            jobs.finish(args.job, "succeeded" if state == "succeeded" else state, None, registry)
+            jobs.finish(args.job, "failed", str(exc), registry)
+        raise
+    if args.job:
+        state = (read_json(folder / "status.json", {}) or {}).get("status", "failed")
+        jobs.finish(args.job, "succeeded" if state == "succeeded" else state, None, registry)
+    return result, folder
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from core import jobs, scoring
+    from core.workspace import Registry
+
+    if args.run in SCORE_VERBS:
+        return cmd_score_manage(args)
+    if args.values:
+        raise OpinionLabError("score.err.usage", usage="RUN --input PATH [--output PATH]")
+    if args.config:
+        result, folder = _score_worker(args)
     else:
         if not (args.run and args.input):
-            raise OpinionLabError("cli.err.score_needs_input")
+            raise OpinionLabError("score.err.need_run_input")
+        registry = Registry()
         config = scoring.ScoreConfig(run_id=args.run, input=args.input, output=args.output or "",
                                      text_col=args.text_col or "", fast=args.fast, batch_size=args.batch_size,
-                                     chunk_rows=args.chunk_rows, overwrite=args.overwrite)
+                                     chunk_rows=args.chunk_rows, overwrite=args.overwrite,
+                                     csv_guard=not args.unchanged_csv, name=args.name or "")
         folder = scoring.create_score(config, registry)
         if args.create_only:  # for sharded runs: each worker then runs --config ... --shard i/n
-            _emit({"score_id": folder.name, "config": str(folder / "score.json")}, args.json,
-                  [f"Created {folder.name}: run each shard with --config {folder / 'score.json'} --shard i/n"])
+            _emit({"score_id": folder.name, "name": config.name, "config": str(folder / "score.json")}, args.json,
+                  [f"Created {folder.name} ({config.name}): run each shard with --config {folder / 'score.json'} "
+                   "--shard i/n"])
             return EXIT_OK
-        if args.background:
-            job = jobs.describe(jobs.submit(folder, registry, os.environ.get("USER"), kind="score"), registry)
-            _emit(job, args.json, [f"Submitted scoring job {job['id']} ({folder.name})"])
+        if args.background:  # the score id is the job's id: one id for one scoring job
+            job = jobs.describe(jobs.submit(folder, registry, os.environ.get("USER"), kind="score",
+                                            job_id=folder.name), registry)
+            _emit({**job, "score_id": folder.name, "name": config.name}, args.json,
+                  [f"Submitted scoring job {job['id']} ({config.name}): {job['status']}"])
             return EXIT_OK
         result = scoring.run_scoring(folder, scoring.parse_shard(args.shard))
     if result.get("status") in ("partial", "cancelled"):
         _emit(result, args.json, [f"Scoring {result['status']}: {folder.name}"])
         return EXIT_OK
+    _emit(result, args.json, _score_lines(result, _lang(args)))
+    return EXIT_OK
+
+
+def _score_lines(result: dict[str, Any], lang: str) -> list[str]:
+    from core.i18n import render
+
     lines = [f"Scored {result['scored']:,} of {result['rows']:,} rows ({result['empty']:,} empty) at "
              f"{result['rows_per_s']:.1f} rows/s -> {result['output']}",
              "  labels: " + ", ".join(f"{k} {v:,}" for k, v in result["label_counts"].items())]
+    if result.get("export_notice"):
+        lines.append("  " + render(result["export_notice"], lang))
     if result.get("fast_agreement") is not None:
         lines.append(f"  fast mode agrees with full precision on {result['fast_agreement']:.1%} of a sample")
-    _emit(result, args.json, lines)
+    return lines
+
+
+def cmd_score_manage(args: argparse.Namespace) -> int:
+    """``score list``, ``score rename ID NAME`` and ``score delete ID --yes``."""
+    from core import scores
+    from core.i18n import format_count, format_timestamp, render
+    from core.workspace import Registry
+
+    verb, values = args.run, list(args.values)
+    if (verb == "list" and values) or (verb != "list" and len(values) < (2 if verb == "rename" else 1)) \
+            or (verb == "delete" and len(values) > 1):
+        raise OpinionLabError("score.err.usage", usage=SCORE_VERBS[verb])
+    if verb == "list":
+        listed = scores.list_scores()
+        lines = [f"{e.id}  {e.status:<11} {format_count(e.rows_done):>10} rows  "
+                 f"{format_timestamp(e.created_at, _lang(args))}  {e.name}" for e in listed]
+        _emit({"scores": [e.to_dict() for e in listed]}, args.json, lines or ["No scoring outputs yet."])
+    elif verb == "rename":
+        entry = scores.rename_score(values[0], " ".join(values[1:]))
+        _emit(entry.to_dict(), args.json, [f"Renamed {entry.id}: {entry.name}"])
+    else:
+        registry = Registry()
+        plan = scores.removal_plan(values[0], registry)
+        question = plan.message(registry.root)
+        if not args.yes:  # deleting asks first: say what would go, and how to confirm
+            raise OpinionLabError("score.err.confirm", plan=question)
+        scores.delete_score(plan.entry.id, registry)
+        _emit({"deleted": plan.entry.id, "name": plan.entry.name, "rows": plan.rows, "files": plan.files,
+               "bytes": plan.size, "paths": [str(p) for p in plan.paths], "kept_output": plan.kept_output},
+              args.json, [f"Deleted {plan.entry.id}: " + render(question, _lang(args))])
     return EXIT_OK
 
 
@@ -528,19 +590,27 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("text")
     explain.add_argument("--json", action="store_true")
     explain.set_defaults(func=cmd_explain)
-    score = groups.add_parser("score", help="score a file of texts with a finished run's model")
-    score.add_argument("run", nargs="?", help="the run whose model scores")
+    score = groups.add_parser("score", help="score a file of texts with a finished run's model; list, rename or "
+                                             "delete scoring outputs")
+    score.add_argument("run", nargs="?", help="the run whose model scores; or list | rename SCORE_ID NAME | "
+                                              "delete SCORE_ID")
+    score.add_argument("values", nargs="*", help=argparse.SUPPRESS)
     score.add_argument("--input", help="CSV, TSV, Excel, JSON Lines or Parquet")
     score.add_argument("--output", help="where to write: .csv, .parquet or .xlsx")
+    score.add_argument("--name", help="a readable name (default: model → input file)")
     score.add_argument("--text-col", dest="text_col")
     score.add_argument("--fast", action="store_true", help="int8 dynamic quantisation on CPU")
     score.add_argument("--batch-size", dest="batch_size", type=int, default=64)
     score.add_argument("--chunk-rows", dest="chunk_rows", type=int, default=5000)
     score.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    score.add_argument("--unchanged-csv", dest="unchanged_csv", action="store_true",
+                       help="CSV output for other tools: every cell as it is, plain UTF-8 (the default CSV is for "
+                            "spreadsheets: cells they would run as formulas get a leading apostrophe)")
     score.add_argument("--background", action="store_true", help="submit as a background job")
     score.add_argument("--shard", help="i/n: score every n-th chunk starting at i (several workers)")
     score.add_argument("--create-only", dest="create_only", action="store_true",
                        help="only create the scoring job (for sharded workers)")
+    score.add_argument("--yes", action="store_true", help="score delete: confirm (without it, says what would go)")
     score.add_argument("--config", help=argparse.SUPPRESS)
     score.add_argument("--job", help=argparse.SUPPRESS)
     score.add_argument("--json", action="store_true")

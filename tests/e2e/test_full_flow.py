@@ -38,7 +38,7 @@ def test_full_flow_in_a_browser(server, page, tmp_path):
     page.get_by_text("Baseline (TF-IDF + logistic regression)").click()
     settle(page)
     page.get_by_role("button", name="Start training").click()
-    page.get_by_text("Started run").first.wait_for()
+    page.get_by_text(": started.").first.wait_for()  # "<run name>: started."
     page.get_by_text(SUCCEEDED).first.wait_for(timeout=300_000)  # the page reruns as jobs finish: wait first
     settle(page)
     page.get_by_text("Full fine-tuning").click()
@@ -55,7 +55,7 @@ def test_full_flow_in_a_browser(server, page, tmp_path):
     page.locator('[data-testid="stCode"]').filter(has_text="--limit 300").filter(has_text="--max-length 64").wait_for()
     settle(page)
     page.get_by_role("button", name="Start training").click()
-    page.get_by_text("Started run").first.wait_for()
+    page.get_by_text(": started.").first.wait_for()  # "<run name>: started."
     page.wait_for_function(f"() => document.body.innerText.split({SUCCEEDED!r}).length - 1 >= 2", timeout=900_000)
     no_exception(page)
     screenshot(page, "flow-02-train")

@@ -211,15 +211,16 @@ def test_an_old_registry_is_upgraded_in_place(workspace):
 
 
 # Estimates --------------------------------------------------------------------------------
-def fake_past_run(registry, model, method="full", max_length=128, rate=10.0, device="cpu", startup=30.0,
-                  dataset="easy"):
-    """A finished run folder whose progress log says it trained at ``rate`` samples/s."""
-    folder = create_run(TrainConfig(dataset=dataset, model=model, method=method, max_length=max_length,
+def fake_past_run(registry, model, method="full", max_length=128, rate=10.0, device="cpu", startup=30.0):
+    """A finished run (3 epochs, batch 8) whose progress log says: ``startup`` seconds to the first
+    step, ``rate`` training samples/s, then 10 s of evaluation and 30 s more to the end."""
+    folder = create_run(TrainConfig(dataset="easy", model=model, method=method, max_length=max_length,
                                     batch_size=8), registry)
     start = time.time() - 1000
     events = [{"event": "start", "time": start}, {"event": "model", "time": start + 1, "device": device}]
     events += [{"event": "step", "time": start + startup + i, "step": i + 1, "samples_per_s": rate}
                for i in range(6)]
+    events += [{"event": "eval", "time": start + startup + 15}, {"event": "done", "time": start + startup + 45}]
     folder.joinpath("progress.jsonl").write_text("\n".join(json.dumps(e) for e in events) + "\n")
     return folder
 
@@ -252,9 +253,12 @@ def test_estimate_from_earlier_runs_with_the_same_settings(easy_dataset, tiny_mo
     assert (estimate.basis, estimate.runs, estimate.samples_per_s) == ("measured", 2, 11.0)
     assert render(estimate.message) == "based on 2 earlier runs with these settings on this machine"
     rows = split_rows(registry)
-    # 2 epochs of training rows; validation read after each epoch and once more with the test split, at 3× speed
-    samples = rows["train"] * 2 + (2 * rows["validation"] + rows["validation"] + rows["test"]) / 3
-    assert estimate.seconds == pytest.approx(40.0 + samples / 11.0)
+    # the earlier runs (3 epochs) evaluated 3 validation passes, then validation and test, in 40 s
+    eval_per_s = (3 * rows["validation"] + rows["validation"] + rows["test"]) / 40
+    assert all(m.eval_per_s == pytest.approx(eval_per_s) for m in estimates.measured_runs(registry))
+    # this one: 2 epochs of training rows at 11 samples/s; 2 validation passes, then validation and test
+    read = 2 * rows["validation"] + rows["validation"] + rows["test"]
+    assert estimate.seconds == pytest.approx(40.0 + rows["train"] * 2 / 11.0 + read / eval_per_s)
 
 
 def test_other_lengths_and_methods_are_scaled(easy_dataset, tiny_model_dir, monkeypatch):
@@ -264,7 +268,7 @@ def test_other_lengths_and_methods_are_scaled(easy_dataset, tiny_model_dir, monk
     config = TrainConfig(dataset="easy", model=str(tiny_model_dir), method="lora", max_length=128)
     estimate = estimates.estimate_training(config, registry)
     assert estimate.basis == "scaled" and estimate.runs == 1
-    assert estimate.samples_per_s == pytest.approx(20.0 * 0.5 ** 1.4 * 1.25)
+    assert estimate.samples_per_s == pytest.approx(20.0 * 0.5 * 1.25)  # half as fast at twice the length; LoRA 1.25×
     assert render(estimate.message, "zh") == "由本机此前 1 次同一模型、不同设置的运行换算而来"
 
 

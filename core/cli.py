@@ -351,7 +351,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
         _emit({"runs": listed}, args.json, lines or ["No runs yet."])
     elif args.verb == "rename":
         if not args.runs:
-            raise OpinionLabError("Name the run and its new name: python -m core runs rename RUN_ID \"new name\".")
+            raise OpinionLabError("runs.err.rename_usage")
         name = runs.rename_run(args.runs[0], " ".join(args.runs[1:]), lang=_lang(args))
         _emit({"id": args.runs[0], "name": name}, args.json, [f"{args.runs[0]} is now called {name!r}."])
     elif args.verb == "show":

@@ -16,7 +16,7 @@ from core.training import (
     validate,
 )
 from core.workspace import Registry
-from pages._shared import lang, show_error, t, through_app
+from pages._shared import chart, lang, show_error, t, through_app
 
 through_app(__file__)
 
@@ -49,12 +49,12 @@ def settings_form(cards: list[dict]) -> TrainConfig:
         values = {}
         cells = st.columns(4)
         for i, (name, (kind, low, step)) in enumerate(ADVANCED.items()):
-            default = getattr(config, name)
+            default, label = getattr(config, name), t(f"train.setting.{name}")
             if kind == "int":
-                values[name] = cells[i % 4].number_input(name, min_value=low, value=int(default), step=step,
+                values[name] = cells[i % 4].number_input(label, min_value=low, value=int(default), step=step,
                                                          help=HELP[name], key=f"adv_{name}_{variant}")
             else:
-                values[name] = cells[i % 4].number_input(name, min_value=low, value=float(default), step=step,
+                values[name] = cells[i % 4].number_input(label, min_value=low, value=float(default), step=step,
                                                          format="%g", help=HELP[name], key=f"adv_{name}_{variant}")
         st.form_submit_button(t("train.apply"))
     return TrainConfig.from_dict({**config.to_dict(), **values})
@@ -166,7 +166,7 @@ def details(run_id: str, registry: Registry) -> None:
         st.caption(t("train.params", trainable=format_count(model_event["trainable_parameters"]),
                      total=format_count(model_event["total_parameters"]), device=model_event["device"]))
     if any(e.get("event") == "step" for e in events):
-        st.plotly_chart(training_curves_figure(events, lang()), key=f"curve_{run_id}")
+        chart(training_curves_figure(events, lang()), key=f"curve_{run_id}")
     with st.expander(t("train.log")):
         st.code("\n".join(_log_line(e) for e in events[-8:]) or "—")
 

@@ -45,7 +45,8 @@ def test_full_flow_in_a_browser(server, page, tmp_path):
     page.locator('[data-testid="stCode"]').filter(has_text="--method full").wait_for()  # the rerun is done
     settle(page)
     page.get_by_text("Advanced settings").filter(visible=True).click()
-    for field, value in (("limit", "300"), ("max_eval_rows", "200"), ("max_length", "64"), ("epochs", "2")):
+    for field, value in (("Training rows (0 = all)", "300"), ("Validation rows (0 = all)", "200"),
+                         ("Max length (tokens)", "64"), ("Epochs", "2")):
         box = page.get_by_label(field, exact=True).filter(visible=True)
         box.fill(value)
         box.press("Tab")  # commits the value to the form

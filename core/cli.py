@@ -235,19 +235,39 @@ def cmd_train(args: argparse.Namespace) -> int:
     return EXIT_OK if result["status"] in ("succeeded", "cancelled") else EXIT_INTERNAL
 
 
+def _lang(args: argparse.Namespace) -> str:
+    """The language the CLI writes messages in (English unless a --lang option says otherwise)."""
+    return getattr(args, "lang", None) or "en"
+
+
 def cmd_jobs_submit(args: argparse.Namespace) -> int:
     from core import jobs
+    from core.estimates import estimate_training
+    from core.i18n import render
+    from core.runs import run_name
     from core.training import create_run
+    from core.workspace import Registry
 
-    folder = create_run(_config_from_args(args), created_by=os.environ.get("USER"))
-    job = jobs.describe(jobs.submit(folder, created_by=os.environ.get("USER")))
-    _emit(job, args.json, [f"Submitted job {job['id']} (run {job['run_id']}): {job['status']}"])
+    registry = Registry()
+    config = _config_from_args(args)
+    estimate = estimate_training(config, registry)
+    folder = create_run(config, registry, created_by=os.environ.get("USER"))
+    submitted = jobs.submit(folder, registry, created_by=os.environ.get("USER"))
+    state = jobs.queue_message(submitted, registry)
+    job = {**jobs.describe(submitted, registry), "name": run_name(folder.name, registry, _lang(args)),
+           "message": render(state, _lang(args)), "estimate": estimate.to_dict()}
+    _emit(job, args.json, [f"{job['name']} (run {job['run_id']}, job {job['id']}): {job['message']}",
+                           f"  estimated duration {estimate.seconds / 60:.1f} min ({render(estimate.message, _lang(args))})"])
     return EXIT_OK
 
 
 def _job_line(job: dict[str, Any]) -> str:
+    from core.i18n import render
+    from core.jobs import ordinal
+
     progress = f"{job['step']}/{job['total_steps']}" if job["total_steps"] else "-"
-    return f"{job['id']}  {job['status']:<11} {progress:>11}  run {job['run_id']}" + (
+    place = f" ({render(ordinal(job['position']))} in line)" if job.get("position") else ""
+    return f"{job['id']}  {job['status']:<11}{place} {job.get('lane', ''):<5} {progress:>11}  run {job['run_id']}" + (
         f"  ({job['error']})" if job["error"] else "")
 
 
@@ -325,10 +345,15 @@ def cmd_runs(args: argparse.Namespace) -> int:
     from core import runs
 
     if args.verb == "list":
-        listed = runs.list_runs()
-        lines = [f"{r['id']}  {r['status']:<11} {r['method'] or '':<8} {r['dataset']:<20} "
+        listed = runs.list_runs(lang=_lang(args))
+        lines = [f"{r['id']}  {r['status']:<11} {r['name']}  "
                  f"acc {r['accuracy'] if r['accuracy'] is None else round(r['accuracy'], 4)}" for r in listed]
         _emit({"runs": listed}, args.json, lines or ["No runs yet."])
+    elif args.verb == "rename":
+        if not args.runs:
+            raise OpinionLabError("runs.err.rename_usage")
+        name = runs.rename_run(args.runs[0], " ".join(args.runs[1:]), lang=_lang(args))
+        _emit({"id": args.runs[0], "name": name}, args.json, [f"{args.runs[0]} is now called {name!r}."])
     elif args.verb == "show":
         shown = runs.show_run(args.runs[0])
         shown.pop("progress")
@@ -643,9 +668,10 @@ def build_parser() -> argparse.ArgumentParser:
     hasher.add_argument("--stdin", action="store_true", help="read the password from standard input")
     hasher.add_argument("--json", action="store_true")
     hasher.set_defaults(func=cmd_auth_hash)
-    runs_parser = groups.add_parser("runs", help="list, show or compare runs")
-    runs_parser.add_argument("verb", choices=["list", "show", "compare"])
-    runs_parser.add_argument("runs", nargs="*")
+    runs_parser = groups.add_parser("runs", help="list, show, compare or rename runs")
+    runs_parser.add_argument("verb", choices=["list", "show", "compare", "rename"])
+    runs_parser.add_argument("runs", nargs="*", help="run ids (rename: the run id, then its new name; "
+                                                     "an empty name brings back the one made from its settings)")
     runs_parser.add_argument("--json", action="store_true")
     runs_parser.set_defaults(func=cmd_runs)
     return parser

@@ -38,14 +38,15 @@ def test_full_flow_in_a_browser(server, page, tmp_path):
     page.get_by_text("Baseline (TF-IDF + logistic regression)").click()
     settle(page)
     page.get_by_role("button", name="Start training").click()
-    page.get_by_text("Started run").first.wait_for()
+    page.get_by_text(": started.").first.wait_for()  # "<run name>: started."
     page.get_by_text(SUCCEEDED).first.wait_for(timeout=300_000)  # the page reruns as jobs finish: wait first
     settle(page)
     page.get_by_text("Full fine-tuning").click()
     page.locator('[data-testid="stCode"]').filter(has_text="--method full").wait_for()  # the rerun is done
     settle(page)
     page.get_by_text("Advanced settings").filter(visible=True).click()
-    for field, value in (("limit", "300"), ("max_eval_rows", "200"), ("max_length", "64"), ("epochs", "2")):
+    for field, value in (("Training rows (0 = all)", "300"), ("Validation rows (0 = all)", "200"),
+                         ("Max length (tokens)", "64"), ("Epochs", "2")):
         box = page.get_by_label(field, exact=True).filter(visible=True)
         box.fill(value)
         box.press("Tab")  # commits the value to the form
@@ -55,7 +56,7 @@ def test_full_flow_in_a_browser(server, page, tmp_path):
     page.locator('[data-testid="stCode"]').filter(has_text="--limit 300").filter(has_text="--max-length 64").wait_for()
     settle(page)
     page.get_by_role("button", name="Start training").click()
-    page.get_by_text("Started run").first.wait_for()
+    page.get_by_text(": started.").first.wait_for()  # "<run name>: started."
     page.wait_for_function(f"() => document.body.innerText.split({SUCCEEDED!r}).length - 1 >= 2", timeout=900_000)
     no_exception(page)
     screenshot(page, "flow-02-train")

@@ -87,13 +87,6 @@ def get_score(score_id: str, registry: Registry | None = None) -> ScoreEntry:
     raise NotFoundError("score.err.not_found", score_id=score_id)
 
 
-def jobs_ahead(job_id: str, registry: Registry | None = None) -> int:
-    """How many jobs a queued job waits for: those running and those queued before it."""
-    registry = registry or Registry()
-    queued = [j["id"] for j in registry.jobs(("queued",))]  # in queue order
-    before = queued.index(job_id) if job_id in queued else 0
-    return len(registry.jobs(("running",))) + before
-
 
 def file_stem(entry: ScoreEntry) -> str:
     """A download's file name (without extension) from the output's name: letters of any script,

@@ -18,7 +18,7 @@ UPLOAD_TYPES = sorted({ext.lstrip(".") for ext in FORMATS})
 def choose_model() -> str | None:
     """Finished runs with their dataset and test accuracy; the best run of the dataset used most
     recently comes pre-selected."""
-    runs = [r for r in list_runs() if r["status"] == "succeeded"]
+    runs = [r for r in list_runs(lang=lang()) if r["status"] == "succeeded"]
     if not runs:
         st.info(t("score.no_models"))
         return None
@@ -73,7 +73,7 @@ def launch(run_id: str, chosen: tuple) -> None:
         folder = scoring.create_score(config)
         job = jobs.submit(folder, created_by=st.session_state.get("user"), kind="score", job_id=folder.name)
         if job["status"] == "queued":  # say so: a queued job announced as started is not true
-            st.info(t("score.queued", name=config.name, ahead=scores.jobs_ahead(job["id"])))
+            st.info(t("score.queued", name=config.name, place=jobs.queue_message(job)))
         else:
             st.success(t("score.started", name=config.name))
 

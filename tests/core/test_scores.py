@@ -10,6 +10,7 @@ import pytest
 from core import jobs, scores
 from core.errors import ConfigError, NotFoundError
 from core.i18n import render
+from core.runs import list_runs
 from core.scoring import ScoreConfig, create_score, run_scoring, stage_input
 from core.workspace import Registry, read_json
 from tests.conftest import easy_rows
@@ -32,7 +33,9 @@ def test_list_shows_names_states_and_one_id_per_job(baseline_run, tmp_path):
     assert [e.id for e in listed] == [queued.name, done.name]  # newest first
     assert listed[0].job_id == queued.name and listed[0].status == "queued"
     assert listed[1].status == "succeeded" and listed[1].job_id is None and listed[1].rows_done == 12
-    assert listed[1].name == "easy · baseline → posts.csv" and listed[1].model == "easy · baseline"
+    run_name = next(r["name"] for r in list_runs() if r["id"] == baseline_run)  # "easy · TF-IDF baseline · 29 Nov"
+    assert run_name.startswith("easy · ")
+    assert listed[1].name == f"{run_name} → posts.csv" and listed[1].model == run_name
     assert listed[1].summary["rows"] == 12 and listed[1].source_name == "posts.csv"
 
 
@@ -88,14 +91,16 @@ def test_delete_says_what_goes_and_keeps_what_is_not_its_own(baseline_run, tmp_p
     assert shared.exists()
 
 
-def test_jobs_ahead_counts_running_and_earlier_queued_jobs(workspace):
+def test_a_queued_scoring_job_is_told_its_place_in_its_own_lane(workspace):
     registry = Registry()
     for job_id in ("a", "b", "c"):
         registry.add_job(job_id, "score", job_id, "/nowhere", None)
     registry.update_job("a", status="running", pid=os.getpid())
-    assert [scores.jobs_ahead(j) for j in ("b", "c")] == [1, 2]
-    jobs.move("c", "up")
-    assert scores.jobs_ahead("c") == 1
+    assert [render(jobs.queue_message(registry.job(j), registry)) for j in ("b", "c")] == [
+        "queued (1st in line)", "queued (2nd in line)"]
+    jobs.move("c", "up", registry)
+    assert render(jobs.queue_message(registry.job("c"), registry), "zh") == "排队中（第 1 位）"
+
 
 
 def run(run_id, dataset, accuracy, created_at, status="succeeded"):

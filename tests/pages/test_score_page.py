@@ -3,11 +3,17 @@ import os
 import pandas as pd
 
 from core import scoring
+from core.runs import list_runs
 from core.training import TrainConfig, create_run, run_training
 from core.workspace import Registry, atomic_write_json, read_json
 from tests.conftest import easy_rows
 from tests.core.test_jobs import wait_done
 from tests.pages.conftest import open_page
+
+
+def name_of(run_id: str) -> str:
+    """The run's readable name, as the Score page shows it ("easy · TF-IDF baseline · 29 Nov")."""
+    return next(r["name"] for r in list_runs() if r["id"] == run_id)
 
 
 def test_no_models(app):
@@ -25,7 +31,7 @@ def test_upload_score_and_see_summary_and_downloads(app, baseline_run):
     col = next(s for s in app.selectbox if s.key.startswith("score_col_"))
     assert col.value == "comment"
     app.button(key="score_start").click().run()
-    assert any("Started scoring “easy · baseline → shop.csv”" in s.value for s in app.success)
+    assert any(f"Started scoring “{name_of(baseline_run)} → shop.csv”" in s.value for s in app.success)
     job = [j for j in Registry().jobs() if j["kind"] == "score"][0]
     assert job["id"] == job["run_id"]  # one id: the score id is the job id
     assert wait_done(job["id"]) == "succeeded"
@@ -47,7 +53,7 @@ def test_saved_dataset_as_input(app, baseline_run):
     job = [j for j in Registry().jobs() if j["kind"] == "score"][0]
     assert wait_done(job["id"]) == "succeeded"
     app.run()
-    assert app.selectbox(key="score_open").format_func(job["id"]) == "easy · baseline → dataset easy"
+    assert app.selectbox(key="score_open").format_func(job["id"]) == f"{name_of(baseline_run)} → dataset easy"
 
 
 def test_file_without_text_shows_message(app, baseline_run):
@@ -64,7 +70,8 @@ def test_model_list_shows_dataset_and_accuracy_and_offers_the_best_run(app, base
     atomic_write_json(newer / "status.json", {**status, "metrics": {**status["metrics"], "accuracy": 0.5}})
     open_page(app, "pages/score.py")
     box = app.selectbox(key="score_run_en")
-    assert box.format_func(newer.name) == "easy · baseline — dataset easy, test accuracy 0.500"
+    assert box.format_func(newer.name) == f"{name_of(newer.name)} — dataset easy, test accuracy 0.500"
+    assert name_of(newer.name).endswith("(2)")  # two runs with the same automatic name are told apart
     assert box.value == baseline_run  # the newest run is not the best one
 
 
@@ -104,7 +111,7 @@ def test_delete_asks_first_and_says_what_goes(app, baseline_run, tmp_path):
     app.button(key=f"sdel_{folder.name}").click().run()
     app.button(key=f"sdel_yes_{folder.name}").click().run()
     assert not folder.exists() and Registry().job(folder.name) is None
-    assert any("Deleted “easy · baseline → posts.csv”" in s.value for s in app.success)
+    assert any(f"Deleted “{name_of(baseline_run)} → posts.csv”" in s.value for s in app.success)
 
 
 def test_rename_a_finished_output(app, baseline_run, tmp_path):

@@ -158,7 +158,10 @@ def charts(report: trends.TrendReport) -> None:
     prepared = report.prepared
     c1, c2, c3, c4 = st.columns(4)
     c1.metric(t("trends.rows_used"), f"{len(prepared.frame):,}", help=t("trends.rows_of", rows=f"{prepared.rows:,}"))
-    c2.metric(t("trends.bad_dates"), f"{prepared.bad_dates:,}", help=t("trends.bad_dates_help"))
+    doubt = prepared.dates.contradicting_rows  # an inconsistent column: the unreadable count alone would say 0
+    c2.metric(t("trends.bad_dates"), f"{prepared.bad_dates:,}", help=t("trends.bad_dates_help"),
+              delta=t("trends.dates_contradicting", n=f"{doubt:,}") if doubt else None, delta_color="off",
+              delta_arrow="off")
     c3.metric(t("trends.periods"), f"{len(report.series):,}")
     c4.metric(t("trends.alerts"), f"{len(report.spikes):,}")
     for note in prepared.notes:
@@ -224,8 +227,8 @@ def drill_down(report: trends.TrendReport) -> None:
         freq = report.prepared.settings.freq
         periods = report.series.loc[report.series["volume"] > 0, "period"].tolist()[::-1]
         c1, c2, c3 = st.columns(3)
-        period = c1.selectbox(t("trends.period"), periods, format_func=named(periods, lambda p: trends.period_label(p, freq, lang())),
-                              key="trends_drill_period")
+        period = c1.selectbox(t("trends.period"), periods, key="trends_drill_period",
+                              format_func=named(periods, lambda p: trends.period_label(p, freq, lang())))
         label = c2.selectbox(t("trends.label"), [NONE] + report.prepared.labels, key="trends_drill_label")
         groups = [NONE] + report.prepared.groups
         group = c3.selectbox(t("trends.group"), groups, key="trends_drill_group",

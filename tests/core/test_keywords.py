@@ -30,6 +30,15 @@ def test_noise_does_not_join_words_into_false_phrases():
     assert keywords.terms("物流太慢了 网页链接 @小明") == {"物流", "太慢", "物流 太慢"}
 
 
+def test_the_stop_list_read_from_source_is_scikit_learns(monkeypatch):
+    import sys
+
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    monkeypatch.delitem(sys.modules, "sklearn")  # as in a process that has not imported it: the source path
+    assert keywords.sklearn_stop_words() == ENGLISH_STOP_WORDS and len(ENGLISH_STOP_WORDS) > 300
+
+
 def test_log_odds_ranks_the_overrepresented_term_and_needs_min_count():
     target = pd.Series(["battery died"] * 20 + ["fine phone"] * 20 + ["rare word zebra"] * 2)
     reference = pd.Series(["fine phone"] * 200 + ["battery ok"] * 5)

@@ -253,6 +253,9 @@ def prepare(frame: pd.DataFrame, columns: Columns, settings: TrendSettings | Non
     data = data.sort_values("date", kind="stable")
     label_list = sort_labels(list(data["label"].unique()))
     positive, negative = polarity(label_list, settings)
+    empty_dates = int(reading.values.isna().sum()) - reading.unreadable
+    if empty_dates:
+        notes.append(msg("trends.note.empty_dates", n=f"{empty_dates:,}", column=str(columns.date)))
     if empty_labels:
         notes.append(msg("trends.note.empty_labels", n=f"{empty_labels:,}"))
     if data["period"].nunique() == 1:

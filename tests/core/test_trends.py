@@ -244,9 +244,11 @@ def test_all_dates_unparseable():
 def test_unparseable_dates_are_reported_not_silently_dropped():
     frame = daily_frame(days=20)
     frame.loc[:9, "date"] = "yesterday"
+    frame.loc[10:12, "date"] = None
     report = trends.analyse(frame, COLS, TrendSettings(freq="D"))
     assert report.prepared.bad_dates == 10 and report.to_dict()["bad_dates"] == 10
-    assert report.series["volume"].sum() == len(frame) - 10
+    assert report.series["volume"].sum() == len(frame) - 13
+    assert any(str(n) == "3 rows have no date in column 'date' and are left out." for n in report.prepared.notes)
     assert any("10 rows have a date in column 'date' that could not be read" in str(n) for n in report.prepared.notes)
     assert any("10 行" in n.render("zh") for n in report.prepared.notes)
 

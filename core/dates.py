@@ -348,12 +348,11 @@ def read_dates(values: pd.Series, order: str = AUTO, date_format: str = "", time
     if timezone:
         parsed = _to_zone(parsed, minutes.where(~unix, 0.0), timezone)
     bad = (parsed.isna() & (distinct != "")).to_numpy()
-    reading = DateReading(
+    return DateReading(
         pd.Series(parsed.to_numpy()[codes], index=values.index, dtype="datetime64[ns]"),
         int(weight[bad].sum()), timezone=timezone, date_format=date_format,
         offset_rows=int(weight[minutes.notna().to_numpy()].sum()), offsets=offsets.tolist(),
         unreadable_examples=distinct[bad].head(3).tolist(), **decision)
-    return reading
 
 
 def _read_datetimes(values: pd.Series, timezone: str) -> DateReading:

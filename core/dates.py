@@ -43,8 +43,8 @@ _YEAR_LAST = rf"^[0-9]{{1,2}}{_SEP}[0-9]{{1,2}}{_SEP}{_YEAR}"
 _DAY_OVER_12 = rf"^(?:1[3-9]|2[0-9]|3[01]){_SEP}(?:0?[1-9]|1[0-2]){_SEP}{_YEAR}"
 _MONTH_OVER_12 = rf"^(?:0?[1-9]|1[0-2]){_SEP}(?:1[3-9]|2[0-9]|3[01]){_SEP}{_YEAR}"
 _DOTTED = r"^[0-9]{1,2}\.[0-9]{1,2}\."
-_YEAR_FIRST = r"^([0-9]{4})[/.]([0-9]{1,2})[/.]([0-9]{1,2})"
-_YEAR_FIRST_SHAPE = r"^[0-9]{4}[/.][0-9]{1,2}[/.][0-9]{1,2}"
+_YEAR_FIRST = r"^([0-9]{4})[-/.]([0-9]{1,2})[-/.]([0-9]{1,2})"
+_YEAR_FIRST_SHAPE = r"^[0-9]{4}[-/.][0-9]{1,2}[-/.][0-9]{1,2}"
 _VALID_ISO_DAY = r"^[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])(?:[^0-9]|$)"
 # a UTC offset (or Z, UTC, GMT) right after a clock time: 09:30+08:00, 09:30:00.5Z, 09:30:00 +0800
 _TIME = r"[0-9]:[0-9][0-9](?::[0-9][0-9](?:[.,][0-9]+)?)?"
@@ -169,26 +169,28 @@ def _zone(name: str):
         raise ConfigError("trends.err.bad_timezone", timezone=name) from None
 
 
-def _decide(text: pd.Series, weight: np.ndarray, order: str, fallback: str) -> dict:
-    """The order for the column's d/m/y values and the evidence for it, counted in rows."""
+def _decide(text: pd.Series, weight: np.ndarray, order: str, fallback: str) -> tuple[dict, pd.Series]:
+    """The order for the column's d/m/y values and the evidence for it, counted in rows; and
+    which values are d/m/y (year last, or two-digit years)."""
     year_last = _match(text, _YEAR_LAST)
-    day = int(weight[_match(text, _DAY_OVER_12).to_numpy()].sum())
-    month = int(weight[_match(text, _MONTH_OVER_12).to_numpy()].sum())
-    candidates = year_last.to_numpy()
-    ambiguous = int(weight[candidates].sum()) - day - month
-    evidence = {"day_first_rows": day, "month_first_rows": month, "ambiguous_rows": max(ambiguous, 0)}
+    shaped, rows = text[year_last], weight[year_last.to_numpy()]
+    day = int(rows[_match(shaped, _DAY_OVER_12).to_numpy()].sum())
+    month = int(rows[_match(shaped, _MONTH_OVER_12).to_numpy()].sum())
+    evidence = {"day_first_rows": day, "month_first_rows": month, "ambiguous_rows": max(int(rows.sum()) - day - month, 0)}
     if order != AUTO:
-        return {"order": order, "source": "analyst", **evidence}
-    if not candidates.any():
-        return {"order": None, "source": "none", **evidence}
-    if day and month:
+        decision = {"order": order, "source": "analyst"}
+    elif not year_last.any():
+        decision = {"order": None, "source": "none"}
+    elif day and month:
         majority = "DMY" if day > month else "MDY" if month > day else _year_last(fallback)
-        return {"order": majority, "source": "inconsistent", **evidence}
-    if day or month:
-        return {"order": "DMY" if day else "MDY", "source": "data", **evidence}
-    if _match(text[year_last], _DOTTED).all():
-        return {"order": "DMY", "source": "dotted", **evidence}
-    return {"order": fallback, "source": "language", **evidence}
+        decision = {"order": majority, "source": "inconsistent"}
+    elif day or month:
+        decision = {"order": "DMY" if day else "MDY", "source": "data"}
+    elif _match(shaped, _DOTTED).all():
+        decision = {"order": "DMY", "source": "dotted"}
+    else:
+        decision = {"order": fallback, "source": "language"}
+    return {**decision, **evidence}, year_last
 
 
 def _year_last(order: str) -> str:
@@ -215,22 +217,41 @@ def _mixed(text: pd.Series, dayfirst: bool = False) -> pd.Series:
 
 def _pad_iso(text: pd.Series) -> pd.Series:
     """2026-1-7 → 2026-01-07 (the ISO parser wants two digits)."""
-    text = text.str.replace(r"^([0-9]{4})-([0-9])-", r"\1-0\2-", regex=True)
-    return text.str.replace(r"^([0-9]{4})-([0-9][0-9])-([0-9])([^0-9]|$)", r"\1-\2-0\3\4", regex=True)
+    short = ~_match(text, r"^[0-9]{4}-[0-9]{2}-[0-9]{2}")
+    if not short.any():
+        return text
+    padded = text[short].str.replace(r"^([0-9]{4})-([0-9])-", r"\1-0\2-", regex=True)
+    padded = padded.str.replace(r"^([0-9]{4})-([0-9][0-9])-([0-9])([^0-9]|$)", r"\1-\2-0\3\4", regex=True)
+    return text.where(~short, padded)
 
 
 def _year_last_to_iso(text: pd.Series, order: str) -> pd.Series:
-    """07/10/2026 14:30 → 2026-10-07 14:30 (DMY) or 2026-07-10 14:30 (MDY); 26/07/10 → 2026-07-10 (YMD)."""
+    """07/10/2026 14:30 → 2026-10-07 14:30 (DMY) or 2026-07-10 14:30 (MDY); 26/07/10 → 2026-07-10 (YMD).
+    Each rewrite runs only where its shape occurs: every pass costs ~0.1 s per million values."""
     a, b, rest = r"^([0-9]{1,2})" + _SEP, r"([0-9]{1,2})" + _SEP, r"([^0-9].*)?$"
-    if order == "YMD":  # only two-digit years can come first; four-digit ones are month before day
-        out = text.str.replace(a + b + r"([0-9]{4})" + rest, r"\3-\1-\2\4", regex=True)
-        out = out.str.replace(r"^([0-6][0-9])" + _SEP + b + r"([0-9]{1,2})" + rest, r"20\1-\2-\3\4", regex=True)
-        return _pad_iso(out.str.replace(r"^([7-9][0-9])" + _SEP + b + r"([0-9]{1,2})" + rest, r"19\1-\2-\3\4",
-                                        regex=True))
     day, month = (r"\1", r"\2") if order == "DMY" else (r"\2", r"\1")
-    out = text.str.replace(a + b + r"([0-9]{4})" + rest, rf"\3-{month}-{day}\4", regex=True)
-    out = out.str.replace(a + b + r"([0-6][0-9])" + rest, rf"20\3-{month}-{day}\4", regex=True)
-    return _pad_iso(out.str.replace(a + b + r"([7-9][0-9])" + rest, rf"19\3-{month}-{day}\4", regex=True))
+    four = _match(text, rf"^[0-9]{{1,2}}{_SEP}[0-9]{{1,2}}{_SEP}[0-9]{{4}}(?:[^0-9]|$)")
+    out = text.where(~four, text[four].str.replace(a + b + r"([0-9]{4})" + rest, rf"\3-{month}-{day}\4", regex=True))
+    if not four.all():  # two-digit years: 00-69 are 20xx, 70-99 19xx; first when the order is year first
+        two = text[~four]
+        if order == "YMD":
+            two = two.str.replace(r"^([0-6][0-9])" + _SEP + b + r"([0-9]{1,2})" + rest, r"20\1-\2-\3\4", regex=True)
+            two = two.str.replace(r"^([7-9][0-9])" + _SEP + b + r"([0-9]{1,2})" + rest, r"19\1-\2-\3\4", regex=True)
+        else:
+            two = two.str.replace(a + b + r"([0-6][0-9])" + rest, rf"20\3-{month}-{day}\4", regex=True)
+            two = two.str.replace(a + b + r"([7-9][0-9])" + rest, rf"19\3-{month}-{day}\4", regex=True)
+        out = out.where(four, two)
+    return _pad_iso(out)
+
+
+def _read_year_last(text: pd.Series, order: str) -> pd.Series:
+    rewritten = _year_last_to_iso(text, order)
+    valid = _match(rewritten, _VALID_ISO_DAY)  # 25/25/2026 must not reach dateutil, which would guess
+    parsed = _iso(rewritten.where(valid))
+    leftover = valid & parsed.isna()  # a clock dateutil reads: "2:30 PM"
+    if leftover.any():
+        parsed[leftover] = _mixed(rewritten[leftover])
+    return parsed
 
 
 def _from_unix(numbers: pd.Series) -> pd.Series:
@@ -241,41 +262,39 @@ def _from_unix(numbers: pd.Series) -> pd.Series:
     return out.where((seconds > 0) & (seconds < 4.1e9))
 
 
-def _parse_strings(text: pd.Series, order: str | None) -> tuple[pd.Series, pd.Series]:
-    """Each distinct wall-clock string as a timestamp (order applied to d/m/y values), and which
-    values are Unix timestamps (those are UTC)."""
-    result = _iso(text)
+def _parse_strings(text: pd.Series, order: str | None, year_last: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Each distinct wall-clock string as a timestamp (``order`` applied to the d/m/y values in
+    ``year_last``), and which values are Unix timestamps (those are UTC). Each format is tried
+    only on what the earlier ones left."""
+    result = pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns]")
     unix = pd.Series(False, index=text.index)
-    todo = result.isna() & (text != "")
+    decided = year_last & (order is not None)
+    if decided.any():
+        result[decided] = _read_year_last(text[decided], order or "MDY")
+    todo = ~decided & (text != "")
+    if todo.any():  # ISO 8601: 2026-11-28, 2026-11-28T09:30:00
+        iso = todo & _match(text, r"^[0-9]{4}-[0-9]{2}-[0-9]{2}")
+        result[iso] = _iso(text[iso])
+    todo &= result.isna()
+    if todo.any():  # 2026/11/28, 2026.1.5, 2026-1-5
+        first = todo & _match(text, _YEAR_FIRST_SHAPE)
+        result[first] = _iso(_pad_iso(text[first].str.replace(_YEAR_FIRST, r"\1-\2-\3", regex=True)))
+    todo &= result.isna()
     if todo.any():  # 9-10 digits: Unix seconds; 12-13: milliseconds; 8 digits: 20261128
         digits = todo & _match(text, r"^[0-9]+(?:\.[0-9]+)?$")
         eight = digits & (text.str.len() == 8)
         result[eight] = pd.to_datetime(text[eight], format="%Y%m%d", errors="coerce")
         unix = digits & ~eight
         result[unix] = _from_unix(pd.to_numeric(text[unix], errors="coerce"))
-    todo = result.isna() & (text != "")
-    if todo.any():  # 2026/11/28, 2026.11.28
-        slashed = todo & _match(text, _YEAR_FIRST_SHAPE)
-        result[slashed] = _iso(_pad_iso(text[slashed].str.replace(_YEAR_FIRST, r"\1-\2-\3", regex=True)))
-    todo = result.isna() & (text != "")
-    decided = pd.Series(False, index=text.index)
-    if todo.any() and order is not None:
-        decided = todo & _match(text, _YEAR_LAST)
-        rewritten = _year_last_to_iso(text[decided], order)
-        valid = _match(rewritten, _VALID_ISO_DAY)  # 25/25/2026 must not reach dateutil, which would guess
-        parsed = _iso(rewritten.where(valid))
-        leftover = valid & parsed.isna()  # a clock dateutil reads: "2:30 PM"
-        parsed[leftover] = _mixed(rewritten[leftover])
-        result[decided] = parsed
-    todo = result.isna() & (text != "") & ~decided
+    todo &= result.isna()
     if todo.any():  # 2026年11月28日 [9时30分]
         chinese = todo & text.str.contains("年", regex=False)
         rewritten = (text[chinese].str.replace(_CHINESE_DATE, r"\1-\2-\3 ", regex=True)
                      .str.replace(_CHINESE_TIME, lambda m: f"{m[1]}:{m[2]}:{m[3] or 0}", regex=True)
                      .str.replace("上午", "").str.replace("下午", "PM ").str.strip())
         result[chinese] = _mixed(rewritten)
-    todo = result.isna() & (text != "") & ~decided
-    if todo.any():  # anything else dateutil reads: "Nov 28, 2026", RFC 2822
+    todo &= result.isna()
+    if todo.any():  # anything else dateutil reads: "Nov 28, 2026", RFC 2822, value by value
         result[todo] = _mixed(text[todo], dayfirst=order == "DMY")
     return result, unix
 
@@ -329,7 +348,9 @@ def read_dates(values: pd.Series, order: str = AUTO, date_format: str = "", time
     weight = np.bincount(codes[codes >= 0], minlength=len(uniques))
     distinct = pd.Series(uniques, dtype="str")
     minutes, offsets = _offset_minutes(distinct)
-    wall = distinct.where(minutes.isna(), distinct.str.replace(_OFFSET_TAIL, "", regex=True))
+    wall = distinct
+    if minutes.notna().any():
+        wall = distinct.where(minutes.isna(), distinct[minutes.notna()].str.replace(_OFFSET_TAIL, "", regex=True))
     if date_format:
         plain = date_format.replace("%z", "").replace("%Z", "").strip()
         try:
@@ -339,12 +360,12 @@ def read_dates(values: pd.Series, order: str = AUTO, date_format: str = "", time
         decision = {"order": None, "source": "format"}
         unix = pd.Series(False, index=distinct.index)
     else:
-        decision = _decide(wall, weight, order, fallback)
-        parsed, unix = _parse_strings(wall, decision["order"])
+        decision, year_last = _decide(wall, weight, order, fallback)
+        parsed, unix = _parse_strings(wall, decision["order"], year_last)
         if decision["source"] == "inconsistent":  # the minority can only mean one date each: read it so
             minority, pattern = ("MDY", _MONTH_OVER_12) if decision["order"] == "DMY" else ("DMY", _DAY_OVER_12)
             other = _match(wall, pattern)
-            parsed[other] = _parse_strings(wall[other], minority)[0]
+            parsed[other] = _read_year_last(wall[other], minority)
     if timezone:
         parsed = _to_zone(parsed, minutes.where(~unix, 0.0), timezone)
     bad = (parsed.isna() & (distinct != "")).to_numpy()

@@ -238,19 +238,22 @@ def prepare(frame: pd.DataFrame, columns: Columns, settings: TrendSettings | Non
     if not keep.any():
         raise DataError("trends.err.no_dates", n=f"{len(frame):,}", column=str(columns.date),
                         examples=", ".join(repr(v) for v in frame[columns.date].astype("str").head(3)))
-    data = pd.DataFrame({"date": reading.values[keep], "label": labels[keep]})
+    def kept(values: pd.Series) -> pd.Series:  # a million long texts: no copy when every row is kept
+        return values if every_row else values[keep]
+
+    every_row = bool(keep.all())
+    data = pd.DataFrame({"date": kept(reading.values), "label": kept(labels)})
     if columns.text:
-        data["text"] = frame.loc[keep, columns.text].fillna("").astype("str")
+        data["text"] = kept(frame[columns.text]).fillna("").astype("str")
     if columns.confidence:
-        data["confidence"] = pd.to_numeric(frame.loc[keep, columns.confidence], errors="coerce")
+        data["confidence"] = pd.to_numeric(kept(frame[columns.confidence]), errors="coerce")
     notes = reading.notes(str(columns.date))
     groups: list[str] = []
     if columns.group:
-        data["group"], groups, group_notes = _groups(frame.loc[keep, columns.group], str(columns.group),
+        data["group"], groups, group_notes = _groups(kept(frame[columns.group]), str(columns.group),
                                                      settings.top_groups)
         notes += group_notes
     data["period"] = period_start(data["date"], settings.freq)
-    data = data.sort_values("date", kind="stable")
     label_list = sort_labels(list(data["label"].unique()))
     positive, negative = polarity(label_list, settings)
     empty_dates = int(reading.values.isna().sum()) - reading.unreadable
@@ -400,7 +403,7 @@ def spike_keywords(prepared: Prepared, spike: Spike, top: int = 15) -> list[dict
 def texts_for(prepared: Prepared, period: pd.Timestamp | str | None = None, group: str | None = None,
               label: str | None = None, term: str | None = None, limit: int = 500) -> pd.DataFrame:
     """The rows behind a point, a spike or a keyword: date, label, confidence, group and text,
-    the most confident first. A keyword matches the texts whose terms hold it, by the same
+    the most confident first (else the earliest). A keyword matches the texts whose terms hold it, by the same
     tokenisation that ranked it (so a keyword never lists 0 texts)."""
     data = prepared.frame
     mask = pd.Series(True, index=data.index)
@@ -410,7 +413,7 @@ def texts_for(prepared: Prepared, period: pd.Timestamp | str | None = None, grou
         mask &= data["group"] == group
     if label is not None:
         mask &= data["label"] == label
-    rows = data[mask]
+    rows = data[mask].sort_values("date", kind="stable")  # the file's order need not be the calendar's
     if term and "text" in rows:
         rows = rows[keywords.holding(rows["text"], term)]
     if "confidence" in rows:

@@ -189,8 +189,9 @@ def _decide(text: pd.Series, weight: np.ndarray, order: str, fallback: str) -> t
         decision = {"order": "DMY" if day else "MDY", "source": "data"}
     elif _match(shaped, _DOTTED).all():
         decision = {"order": "DMY", "source": "dotted"}
-    else:
-        decision = {"order": fallback, "source": "language"}
+    else:  # year first can only apply to two-digit years; with four-digit ones last, say what is done
+        two_digit = not _match(shaped, rf"^[0-9]{{1,2}}{_SEP}[0-9]{{1,2}}{_SEP}[0-9]{{4}}").all()
+        decision = {"order": fallback if two_digit else _year_last(fallback), "source": "language"}
     return {**decision, **evidence}, year_last
 
 

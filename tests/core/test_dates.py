@@ -68,6 +68,8 @@ def test_an_ambiguous_column_follows_the_language_unless_the_analyst_chooses():
     assert chinese.order == "YMD"  # a year written last keeps month before day; a two-digit one first is the year
     assert days(chinese) == ["2026-01-09", "2026-07-10", "2010-07-08"]
     assert "convention" in str(english.how()) and "月/日/年" in english.how().render("zh")
+    four_digit_years = read(values[:2], fallback="YMD")  # year first cannot apply: say month first, as read
+    assert (four_digit_years.order, days(four_digit_years)) == ("MDY", ["2026-01-09", "2026-07-10"])
     chosen = read(values, order="DMY", fallback="YMD")
     assert (chosen.source, days(chosen)) == ("analyst", ["2026-09-01", "2026-10-07", "2008-07-10"])
     assert read(["05.11.2026", "07.10.2026"]).order == "DMY"  # dotted dates are day first everywhere

@@ -27,7 +27,7 @@ ITERATIONS = 600_000  # OWASP 2023 guidance for PBKDF2-HMAC-SHA256
 
 def hash_password(password: str, iterations: int = ITERATIONS, salt: bytes | None = None) -> str:
     if not password:
-        raise ConfigError("The password is empty: choose one with at least 12 characters.")
+        raise ConfigError("auth.err.empty_password")
     salt = salt or os.urandom(16)
     digest = hashlib.pbkdf2_hmac("sha256", password.encode("utf-8"), salt, iterations)
     return "$".join([ALGORITHM, str(iterations), base64.b64encode(salt).decode(), base64.b64encode(digest).decode()])

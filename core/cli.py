@@ -2,7 +2,8 @@
 
 Conventions: ``--json`` prints one JSON object as the last line of standard output; exit 0 on
 success, 2 when the user's input is at fault (one paragraph on standard error, no traceback),
-1 on an internal error.
+1 on an internal error. ``--lang zh`` (anywhere on the line) renders errors and messages in
+Simplified Chinese; English is the default.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from core import i18n
 from core.errors import OpinionLabError
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USER = 0, 1, 2
@@ -24,7 +26,21 @@ class _Parser(argparse.ArgumentParser):
     """argparse that reports usage mistakes as user errors (exit 2, one paragraph)."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        raise OpinionLabError(f"{message}. Run '{self.prog} --help' to see the options.")
+        raise OpinionLabError("cli.err.usage", detail=message, prog=self.prog)
+
+
+def _take_lang(argv: list[str]) -> tuple[str, list[str]]:
+    """The ``--lang`` value and the other arguments. Taken out before parsing so that it may
+    stand anywhere (``python -m core data add x.csv --lang zh``) and even rule usage errors."""
+    lang, rest, args = i18n.DEFAULT_LANGUAGE, [], iter(argv)
+    for arg in args:
+        if arg == "--lang":
+            lang = next(args, "")
+        elif arg.startswith("--lang="):
+            lang = arg.split("=", 1)[1]
+        else:
+            rest.append(arg)
+    return lang, rest
 
 
 def _emit(result: dict[str, Any], as_json: bool, lines: list[str]) -> None:
@@ -51,7 +67,7 @@ def _dataset_summary(card: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _card_lines(card: dict[str, Any]) -> list[str]:
+def _card_lines(card: dict[str, Any], lang: str = i18n.DEFAULT_LANGUAGE) -> list[str]:
     lines = [
         f"Dataset {card['name']!r} ({card['id']}): {card['rows']:,} rows from {card['source']} "
         f"(encoding {card['encoding']})",
@@ -60,28 +76,39 @@ def _card_lines(card: dict[str, Any]) -> list[str]:
         "  splits:  " + ", ".join(f"{s} {sum(c.values()):,}" for s, c in card["split_counts"].items()),
         "  cleaning: " + ", ".join(f"{s['step']} {s['count']:,}" for s in card["steps"]),
     ]
-    lines += [f"  warning: {w}" for w in card["warnings"]]
+    lines += [f"  warning: {i18n.render(w, lang)}" for w in card["warnings"]]
     return lines
 
 
+def _rendered_warnings(card: dict[str, Any], lang: str) -> dict[str, Any]:
+    """The card's stored messages as text in ``lang``, for --json readers."""
+    return {**card, "warnings": [i18n.render(w, lang) for w in card["warnings"]]}
+
+
 def cmd_data_add(args: argparse.Namespace) -> int:
-    from core.data import ColumnMapping, detect_columns, prepare_dataset
+    from core.data import ColumnMapping, detect_columns, join_messages, prepare_dataset, read_table
     from core.datasets import save_dataset
     from core.errors import DataError
+    from core.i18n import render
     from core.samples import PREFIX, read_source
 
-    table, mapping = read_source(args.source)
+    if args.source.startswith(PREFIX):
+        table, mapping = read_source(args.source)
+    else:
+        table, mapping = read_table(Path(args.source), sheet=args.sheet, header_row=args.header_row), None
     mapping = mapping or detect_columns(table.frame)
     overrides = {k: getattr(args, f"{k}_col") for k in ("text", "label", "date", "group", "split")}
     if any(overrides.values()):
         mapping = ColumnMapping.from_dict({**mapping.to_dict(), **{k: v for k, v in overrides.items() if v}})
     prepared = prepare_dataset(table, mapping)
     if not prepared.report.ok:
-        raise DataError(" ".join(prepared.report.errors))
+        raise DataError(join_messages(prepared.report.errors))
     default_name = args.source[len(PREFIX):] if args.source.startswith(PREFIX) else os.path.splitext(
         os.path.basename(args.source))[0]
     card = save_dataset(prepared, args.name or default_name, created_by=os.environ.get("USER"))
-    _emit(_dataset_summary(card), args.json, ["Saved.", *_card_lines(card)])
+    notes = [render(n, args.lang) for n in table.notes]
+    _emit({**_dataset_summary(_rendered_warnings(card, args.lang)), "notes": notes}, args.json,
+          ["Saved.", *_card_lines(card, args.lang), *(f"  note: {n}" for n in notes)])
     return EXIT_OK
 
 
@@ -90,7 +117,7 @@ def cmd_data_list(args: argparse.Namespace) -> int:
 
     cards = list_datasets()
     lines = [f"{c['name']:<30} {c['rows']:>9,} rows  {', '.join(c['classes'])}" for c in cards] or ["No datasets yet."]
-    _emit({"datasets": [_dataset_summary(c) for c in cards]}, args.json, lines)
+    _emit({"datasets": [_dataset_summary(_rendered_warnings(c, args.lang)) for c in cards]}, args.json, lines)
     return EXIT_OK
 
 
@@ -98,7 +125,8 @@ def cmd_data_show(args: argparse.Namespace) -> int:
     from core.datasets import get_dataset
 
     card = get_dataset(args.name)
-    _emit({**_dataset_summary(card), "card": card}, args.json, _card_lines(card))
+    _emit({**_dataset_summary(_rendered_warnings(card, args.lang)), "card": card}, args.json,
+          _card_lines(card, args.lang))
     return EXIT_OK
 
 
@@ -119,7 +147,7 @@ def _config_from_args(args: argparse.Namespace):
     if not args.dataset:
         from core.errors import ConfigError
 
-        raise ConfigError("Name the dataset to train on (--dataset NAME) or give a saved config (--config PATH).")
+        raise ConfigError("cli.err.need_dataset")
     return config_from_preset(
         args.preset, dataset=args.dataset, model=args.model, method=args.method, epochs=args.epochs,
         batch_size=args.batch_size, learning_rate=args.lr, max_length=args.max_length, limit=args.limit,
@@ -307,7 +335,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
         _emit(shown, args.json, [json.dumps(shown, indent=2, default=str)])
     else:
         if len(args.runs) < 2:
-            raise OpinionLabError("Name at least two runs to compare.")
+            raise OpinionLabError("cli.err.compare_two")
         compared = runs.compare_runs(args.runs)
         compared.pop("histories")
         lines = [" | ".join(f"{k}={r.get(k)}" for k in ("id", "accuracy", "macro_f1", *compared["differs"]))
@@ -338,7 +366,7 @@ def cmd_score(args: argparse.Namespace) -> int:
             jobs.finish(args.job, "succeeded" if state == "succeeded" else state, None, registry)
     else:
         if not (args.run and args.input):
-            raise OpinionLabError("Name the run and the input: python -m core score RUN --input PATH --output PATH.")
+            raise OpinionLabError("cli.err.score_needs_input")
         config = scoring.ScoreConfig(run_id=args.run, input=args.input, output=args.output or "",
                                      text_col=args.text_col or "", fast=args.fast, batch_size=args.batch_size,
                                      chunk_rows=args.chunk_rows, overwrite=args.overwrite)
@@ -370,7 +398,7 @@ def cmd_trends(args: argparse.Namespace) -> int:
     from core.exporting import to_csv_bytes
     from core.workspace import atomic_write_bytes
 
-    lang = getattr(args, "lang", None) or "en"
+    lang = args.lang
     order = "DMY" if args.dayfirst else args.date_order
     settings = trends.TrendSettings(freq=args.freq, window=args.window, k=args.k, min_volume=args.min_volume,
                                     method=args.method, top_groups=args.top_groups,
@@ -427,9 +455,9 @@ def cmd_auth_hash(args: argparse.Namespace) -> int:
 
     password = sys.stdin.readline().rstrip("\n") if args.stdin else getpass.getpass("Shared password: ")
     if not args.stdin and getpass.getpass("Again: ") != password:
-        raise OpinionLabError("The two passwords differ; nothing was written.")
+        raise OpinionLabError("auth.err.passwords_differ")
     if len(password) < 12:
-        raise OpinionLabError("Choose a password of at least 12 characters.")
+        raise OpinionLabError("auth.err.short_password")
     encoded = hash_password(password)
     _emit({"password_hash": encoded}, args.json,
           ["Put this in .streamlit/secrets.toml:", "", "[opinionlab]", f'password_hash = "{encoded}"'])
@@ -452,6 +480,8 @@ def _add_train_options(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m core", description="Opinion Lab from the command line.")
+    parser.add_argument("--lang", choices=list(i18n.LANGUAGES), default=i18n.DEFAULT_LANGUAGE,
+                        help="language of errors and messages (may stand anywhere on the line)")
     groups = parser.add_subparsers(dest="group", required=True, parser_class=_Parser)
 
     data = groups.add_parser("data", help="add, list, show and remove datasets")
@@ -461,6 +491,11 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--name", help="dataset name (default: the file name)")
     for role in ("text", "label", "date", "group", "split"):
         add.add_argument(f"--{role}-col", dest=f"{role}_col", help=f"the {role} column (default: detected)")
+    add.add_argument("--sheet", help="Excel: the sheet to read, by name or number (1 = first; default: the first "
+                                     "sheet with data)")
+    add.add_argument("--header-row", dest="header_row", type=int,
+                     help="the row with the column names, numbered as Excel shows rows (1 = first; default: "
+                          "detected, skipping a title row above the table)")
     add.set_defaults(func=cmd_data_add)
     for verb, func, helptext in (("list", cmd_data_list, "list saved datasets"),):
         sub = verbs.add_parser(verb, help=helptext)
@@ -575,19 +610,24 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     # variable batch shapes: growable allocator segments instead of a cudaMalloc per new size
     os.environ.setdefault("PYTORCH_CUDA_ALLOC_CONF", "expandable_segments:True")
+    lang, argv = _take_lang(list(sys.argv[1:] if argv is None else argv))
     try:
+        if lang not in i18n.LANGUAGES:
+            lang, wanted = i18n.DEFAULT_LANGUAGE, lang
+            raise OpinionLabError("cli.err.bad_lang", value=wanted, languages=", ".join(i18n.LANGUAGES))
         args = build_parser().parse_args(argv)
+        args.lang = lang
         return args.func(args)
     except OpinionLabError as exc:
-        print(f"Error: {exc}", file=sys.stderr)
+        print(i18n.t("cli.error", lang, message=exc.render(lang)), file=sys.stderr)
         return EXIT_USER
     except KeyboardInterrupt:
-        print("Interrupted.", file=sys.stderr)
+        print(i18n.t("cli.interrupted", lang), file=sys.stderr)
         return EXIT_INTERNAL
     except SystemExit as exc:  # --help exits 0 through argparse
         return int(exc.code or 0)
     except Exception as exc:  # anything else is our fault, not the user's
-        print(f"Internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print(i18n.t("cli.internal_error", lang, kind=type(exc).__name__, detail=str(exc)), file=sys.stderr)
         if os.environ.get("OPINIONLAB_DEBUG"):
             traceback.print_exc()
         return EXIT_INTERNAL

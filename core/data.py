@@ -24,6 +24,8 @@ import numpy as np
 import pandas as pd
 
 from core.errors import DataError
+from core.i18n import Message, msg
+from core.sheets import check_options, read_workbook, skip_title_lines
 
 FORMATS = {
     ".csv": "csv",
@@ -38,7 +40,7 @@ FORMATS = {
     ".parquet": "parquet",
     ".pq": "parquet",
 }
-SUPPORTED = "CSV, TSV, TXT, Excel (.xlsx), JSON, JSON Lines or Parquet"
+SUPPORTED = msg("data.supported")
 
 _MAGIC_ZIP = b"PK\x03\x04"
 _MAGIC_PARQUET = b"PAR1"
@@ -81,9 +83,14 @@ class Table:
     file_format: str
     encoding: str | None = None
     delimiter: str | None = None
-    notes: list[str] = field(default_factory=list)
+    notes: list[Message | str] = field(default_factory=list)
+    sheets: list[str] = field(default_factory=list)  # a workbook's sheets, in order
+    sheet: str | None = None                          # the sheet read
+    header_row: int | None = None                     # 1-based row of the column names
 
     def describe(self) -> dict[str, Any]:
+        """What was found out, as JSON-ready values: ``delimiter`` is a name (``comma``, ``tab``),
+        ``delimiter.<name>`` in the locales; notes are message dicts (or older plain text)."""
         return {
             "source": self.source_name,
             "format": self.file_format,
@@ -91,28 +98,49 @@ class Table:
             "delimiter": _DELIMITER_NAMES.get(self.delimiter or "", self.delimiter),
             "rows": len(self.frame),
             "columns": list(self.frame.columns),
-            "notes": list(self.notes),
+            "notes": [storable(note) for note in self.notes],
         }
 
 
+def storable(item: Message | str) -> dict[str, Any] | str:
+    """A message in the form a JSON report keeps (rendered later in the reader's language)."""
+    return item.to_dict() if isinstance(item, Message) else item
+
+
+def join_messages(messages: list[Message | str]) -> Message | str:
+    """Several messages as one, each sentence after the other (for one error naming them all)."""
+    if not messages:
+        return ""
+    first, *rest = messages
+    return msg("message.then", first=first, rest=join_messages(rest)) if rest else first
+
+
+def _delimiter_name(delimiter: str) -> Message | str:
+    name = _DELIMITER_NAMES.get(delimiter)
+    return msg(f"delimiter.{name}") if name else repr(delimiter)
+
+
 def read_table(source: str | Path | bytes | io.IOBase, filename: str | None = None,
-               max_bytes: int | None = None) -> Table:
+               max_bytes: int | None = None, sheet: str | int | None = None,
+               header_row: int | None = None) -> Table:
     """Read a file of texts in any supported format into a Table of strings.
 
     ``source`` is a path, raw bytes or a binary file object (a Streamlit upload); ``filename``
-    gives the name whose extension picks the format when the source is not a path.
+    gives the name whose extension picks the format when the source is not a path. ``sheet``
+    (a name, or a number from 1) picks a workbook's sheet; ``header_row`` (numbered as Excel
+    shows rows) the row of the column names, which is otherwise detected (core/sheets.py).
     """
     if isinstance(source, (str, Path)):
         path = Path(source)
         filename = filename or path.name
         if not path.is_file():
-            raise DataError(f"The file {str(path)!r} does not exist or is not a file. Check the path.")
+            raise DataError("data.err.not_a_file", path=str(path))
         if max_bytes is not None and path.stat().st_size > max_bytes:
             raise DataError(_too_big(filename, path.stat().st_size, max_bytes))
         try:
             data = path.read_bytes()
         except OSError as exc:
-            raise DataError(f"The file {filename!r} cannot be opened: {exc.strerror}.") from exc
+            raise DataError("data.err.cannot_open", filename=filename, reason=exc.strerror) from exc
     elif isinstance(source, bytes):
         data = source
     else:
@@ -124,48 +152,39 @@ def read_table(source: str | Path | bytes | io.IOBase, filename: str | None = No
     ext = Path(filename).suffix.lower()
     fmt = FORMATS.get(ext)
     if not data.strip(b" \t\r\n\x00" + codecs.BOM_UTF8):
-        raise DataError(f"The file {filename!r} is empty. Export the data again and upload the saved file.")
+        raise DataError("data.err.empty_file", filename=filename)
 
-    notes: list[str] = []
+    notes: list[Message | str] = []
     head = data[:8]
     if head.startswith(_MAGIC_OLE):
-        raise DataError(
-            f"{filename!r} is an old Excel 97-2003 (.xls) workbook or another Office binary file. "
-            "Open it in Excel and save it as .xlsx or CSV (UTF-8), then upload that."
-        )
+        raise DataError("data.err.old_excel", filename=filename)
     real = "excel" if head.startswith(_MAGIC_ZIP) else "parquet" if head.startswith(_MAGIC_PARQUET) else None
     if real and fmt != real:
         if fmt is not None:
-            kind = "an Excel workbook" if real == "excel" else "a Parquet file"
-            notes.append(f"{filename!r} is {kind} despite its {ext} name; it was read as {real.title()}.")
+            notes.append(msg("data.note.real_format", filename=filename, kind=msg(f"data.kind.{real}"), ext=ext,
+                             format=msg(f"data.format.{real}")))
         fmt = real
     elif fmt in ("excel", "parquet") and real is None:
-        kind = "an Excel workbook" if fmt == "excel" else "a Parquet file"
-        looks = "text" if _looks_like_text(data) else "something else"
-        raise DataError(
-            f"{filename!r} is named {ext} but is not {kind} (its content looks like {looks}). "
-            f"Rename it to the extension of its real format ({SUPPORTED})."
-        )
+        looks = msg("data.looks.text" if _looks_like_text(data) else "data.looks.other")
+        raise DataError("data.err.not_real_format", filename=filename, ext=ext, kind=msg(f"data.kind.{fmt}"),
+                        looks=looks, supported=SUPPORTED)
     if fmt is None:
+        shown_ext = repr(ext) if ext else msg("data.no_extension")
         if not _looks_like_text(data):
-            raise DataError(
-                f"{filename!r} has the unknown extension {ext or '(none)'!r} and is not text. "
-                f"Upload {SUPPORTED}."
-            )
+            raise DataError("data.err.unknown_binary", filename=filename, ext=shown_ext, supported=SUPPORTED)
         fmt = "csv"
-        notes.append(f"Unknown extension {ext or '(none)'!r}: read as delimited text.")
+        notes.append(msg("data.note.unknown_extension", ext=shown_ext))
+    check_options(fmt, filename, sheet, header_row)
 
     if fmt == "excel":
-        frame = _read_excel(data, filename, notes)
-        table = Table(frame, filename, "excel", notes=notes)
+        book = read_workbook(data, filename, sheet, header_row)
+        table = Table(book.frame, filename, "excel", notes=notes + book.notes, sheets=book.sheets,
+                      sheet=book.sheet, header_row=book.header_row)
     elif fmt == "parquet":
         table = Table(_read_parquet(data, filename), filename, "parquet", notes=notes)
     else:
         if not _looks_like_text(data):
-            raise DataError(
-                f"{filename!r} contains binary data, not text: it is probably not a {ext} file. "
-                f"Upload {SUPPORTED}; if this is an export, export it again as CSV (UTF-8)."
-            )
+            raise DataError("data.err.binary", filename=filename, ext=ext, supported=SUPPORTED)
         encoding = detect_encoding(data, filename)
         try:
             if fmt == "json":
@@ -173,28 +192,22 @@ def read_table(source: str | Path | bytes | io.IOBase, filename: str | None = No
             elif fmt == "jsonl":
                 table = Table(_read_jsonl(data, encoding, filename), filename, "jsonl", encoding, notes=notes)
             else:
+                data, found_row, title_notes = skip_title_lines(data, encoding, fmt, filename, header_row)
                 frame, delimiter = _read_delimited(data, encoding, filename, fmt)
-                table = Table(frame, filename, fmt, encoding, delimiter, notes)
+                table = Table(frame, filename, fmt, encoding, delimiter, notes + title_notes, header_row=found_row)
         except UnicodeDecodeError as exc:
-            raise DataError(
-                f"{filename!r} is not consistently {encoding}: byte {exc.start:,} cannot be read ({exc.reason}). "
-                "Save the whole file in one encoding (in Excel: Save As → CSV UTF-8) and upload it again."
-            ) from exc
+            raise DataError("data.err.mixed_encoding", filename=filename, encoding=encoding, byte=exc.start,
+                            reason=exc.reason) from exc
 
     table.frame = clean_columns(table.frame, table.notes).reset_index(drop=True)
     if len(table.frame) == 0:
-        cols = ", ".join(map(str, table.frame.columns)) or "none"
-        raise DataError(
-            f"{filename!r} has column names ({cols}) but no rows. Export the data again with its rows."
-        )
+        cols = ", ".join(map(str, table.frame.columns)) or msg("data.no_columns")
+        raise DataError("data.err.no_rows", filename=filename, columns=cols)
     return table
 
 
-def _too_big(filename: str, size: int, limit: int) -> str:
-    return (
-        f"{filename!r} is {size / 1e6:,.0f} MB, over the upload limit of {limit / 1e6:,.0f} MB. "
-        "Use the command line for big files: python -m core data add PATH (or python -m core score)."
-    )
+def _too_big(filename: str, size: int, limit: int) -> Message:
+    return msg("data.err.too_big", filename=filename, size_mb=size / 1e6, limit_mb=limit / 1e6)
 
 
 def _looks_like_text(data: bytes) -> bool:
@@ -225,10 +238,7 @@ def detect_encoding(data: bytes, filename: str = "file") -> str:
         return "utf-8-sig"
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         if not _decodes(data, "utf-16"):
-            raise DataError(
-                f"{filename!r} starts like a UTF-16 text file but is damaged (cut off or mixed with other "
-                "bytes). Export it again, preferably as CSV UTF-8."
-            )
+            raise DataError("data.err.utf16_damaged", filename=filename)
         return "utf-16"
     for encoding in ("utf-8", "gb18030"):
         if _decodes(data, encoding):
@@ -237,10 +247,7 @@ def detect_encoding(data: bytes, filename: str = "file") -> str:
 
     best = from_bytes(data[:2_000_000]).best()
     if best is None:
-        raise DataError(
-            f"The text encoding of {filename!r} could not be recognised. Save the file as UTF-8 "
-            "(in Excel: Save As → CSV UTF-8) and upload it again."
-        )
+        raise DataError("data.err.unknown_encoding", filename=filename)
     return best.encoding
 
 
@@ -280,20 +287,15 @@ def _read_delimited(data: bytes, encoding: str, filename: str, fmt: str) -> tupl
         )
     except pd.errors.ParserError as exc:
         match = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
-        name = _DELIMITER_NAMES.get(delimiter, repr(delimiter))
+        name = _delimiter_name(delimiter)
         if match:
-            expected, line, saw = match.groups()
-            raise DataError(
-                f"Line {line} of {filename!r} has {saw} fields but the header has {expected} "
-                f"({name}-separated). A text probably contains a {name} without quotes around it: "
-                "put such texts in double quotes, or save the file as TSV or Excel."
-            ) from exc
-        raise DataError(
-            f"{filename!r} could not be read as {name}-separated text: {str(exc).splitlines()[-1]}. "
-            "Check that quotes are balanced, or save the file as Excel."
-        ) from exc
+            expected, line, saw = map(int, match.groups())
+            raise DataError("data.err.ragged_line", filename=filename, line=line, saw=saw, expected=expected,
+                            delimiter=name) from exc
+        raise DataError("data.err.unreadable_delimited", filename=filename, delimiter=name,
+                        detail=str(exc).splitlines()[-1]) from exc
     except pd.errors.EmptyDataError as exc:
-        raise DataError(f"The file {filename!r} is empty. Export the data again and upload the saved file.") from exc
+        raise DataError("data.err.empty_file", filename=filename) from exc
     return frame, delimiter
 
 
@@ -331,33 +333,11 @@ def _arrow_to_str(arrow_type: Any) -> Any:
     return None
 
 
-def _read_excel(data: bytes, filename: str, notes: list[str]) -> pd.DataFrame:
-    try:
-        sheets = pd.read_excel(io.BytesIO(data), sheet_name=None, dtype=str, engine="openpyxl")
-    except Exception as exc:  # openpyxl raises many kinds for damaged workbooks
-        raise DataError(
-            f"{filename!r} looks like an Excel workbook but cannot be read ({type(exc).__name__}). "
-            "Open it in Excel, save it again as .xlsx, and upload the new file."
-        ) from exc
-    if not sheets:
-        raise DataError(f"The workbook {filename!r} has no sheets.")
-    name, frame = next(iter(sheets.items()))
-    for other, sheet in sheets.items():
-        if len(frame) == 0 and len(sheet) > 0:
-            name, frame = other, sheet
-            break
-    if len(sheets) > 1:
-        notes.append(f"The workbook has {len(sheets)} sheets; sheet {name!r} was read.")
-    return frame
-
-
 def _read_parquet(data: bytes, filename: str) -> pd.DataFrame:
     try:
         return pd.read_parquet(io.BytesIO(data))
     except Exception as exc:  # pyarrow raises ArrowInvalid / OSError for damaged files
-        raise DataError(
-            f"{filename!r} is not a readable Parquet file ({str(exc)[:120]}). Export it again."
-        ) from exc
+        raise DataError("data.err.parquet", filename=filename, detail=str(exc)[:120]) from exc
 
 
 def _records_frame(records: Any, filename: str) -> pd.DataFrame:
@@ -369,12 +349,9 @@ def _records_frame(records: Any, filename: str) -> pd.DataFrame:
             try:
                 return pd.DataFrame(records)
             except ValueError as exc:
-                raise DataError(f"The columns in {filename!r} have different lengths: {exc}.") from exc
+                raise DataError("data.err.json_columns", filename=filename, detail=str(exc)) from exc
     if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
-        raise DataError(
-            f"{filename!r} is JSON but not a list of records. Use a list of objects such as "
-            '[{"text": "...", "label": "positive"}, ...].'
-        )
+        raise DataError("data.err.json_not_records", filename=filename)
     return pd.json_normalize(records)
 
 
@@ -385,10 +362,8 @@ def _read_json(data: bytes, encoding: str, filename: str) -> pd.DataFrame:
     except json.JSONDecodeError as exc:
         if exc.msg == "Extra data":  # several objects, one per line: JSON Lines after all
             return _read_jsonl(data, encoding, filename)
-        raise DataError(
-            f"{filename!r} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}. "
-            "Fix that place or export the file again."
-        ) from exc
+        raise DataError("data.err.json_invalid", filename=filename, detail=exc.msg, line=exc.lineno,
+                        column=exc.colno) from exc
     return _records_frame(records, filename)
 
 
@@ -400,17 +375,15 @@ def _read_jsonl(data: bytes, encoding: str, filename: str) -> pd.DataFrame:
         try:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise DataError(
-                f"Line {number} of {filename!r} is not valid JSON ({exc.msg}, column {exc.colno}). "
-                "Each line of a JSON Lines file must be one object."
-            ) from exc
+            raise DataError("data.err.jsonl_invalid", filename=filename, line=number, detail=exc.msg,
+                            column=exc.colno) from exc
         if not isinstance(record, dict):
-            raise DataError(f"Line {number} of {filename!r} is not a JSON object: each line must be {{...}}.")
+            raise DataError("data.err.jsonl_not_object", filename=filename, line=number)
         records.append(record)
     return _records_frame(records, filename)
 
 
-def clean_columns(frame: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
+def clean_columns(frame: pd.DataFrame, notes: list[Message | str]) -> pd.DataFrame:
     """Column names become trimmed strings without BOMs; duplicates and blanks get unique names."""
     names: list[str] = []
     seen: dict[str, int] = {}
@@ -431,7 +404,7 @@ def clean_columns(frame: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
         seen.setdefault(name, 1)
         names.append(name)
     if renamed:
-        notes.append("Duplicate column names were renamed: " + ", ".join(renamed) + ".")
+        notes.append(msg("data.note.duplicate_columns", renamed=", ".join(renamed)))
     out = frame.copy(deep=False)
     out.columns = names
     for col in out.columns:
@@ -597,11 +570,14 @@ class PrepareOptions:
 
 @dataclass
 class Report:
-    """What cleaning did and what checking found; errors block saving, warnings do not."""
+    """What cleaning did and what checking found; errors block saving, warnings do not.
 
-    errors: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
+    Errors, warnings and notes are messages (ids with parameters), so a page shows them in the
+    reader's language and a saved card keeps them as ``{"key", "params"}`` dicts."""
+
+    errors: list[Message] = field(default_factory=list)
+    warnings: list[Message] = field(default_factory=list)
+    notes: list[Message | str] = field(default_factory=list)
     steps: list[dict[str, Any]] = field(default_factory=list)
     rows_read: int = 0
     rows: int = 0
@@ -636,20 +612,15 @@ def _columns_list(frame: pd.DataFrame) -> str:
 
 def _check_mapping(frame: pd.DataFrame, mapping: ColumnMapping, need_label: bool) -> None:
     if not mapping.text:
-        raise DataError(
-            "No text column was found: no column holds written text. Columns in the file: "
-            f"{_columns_list(frame)}. Choose the column with the reviews as the text column."
-        )
+        raise DataError("data.err.no_text_column", columns=_columns_list(frame))
     for role, col in mapping.to_dict().items():
         if col and col not in frame.columns:
-            raise DataError(f"The {role} column {col!r} is not in the file. Columns in the file: {_columns_list(frame)}.")
+            raise DataError("data.err.column_missing", role=msg(f"data.role.{role}"), column=col,
+                            columns=_columns_list(frame))
     if need_label and not mapping.label:
-        raise DataError(
-            "No label column was chosen: training needs a column with a few values such as "
-            f"positive/negative. Columns in the file: {_columns_list(frame)}."
-        )
+        raise DataError("data.err.no_label_column", columns=_columns_list(frame))
     if mapping.label and mapping.label == mapping.text:
-        raise DataError(f"The column {mapping.text!r} cannot be both the text and the label. Pick two different columns.")
+        raise DataError("data.err.text_is_label", column=mapping.text)
 
 
 def clean_texts(texts: pd.Series, strip_html: bool = True) -> tuple[pd.Series, int, int]:
@@ -699,10 +670,8 @@ def prepare_dataset(table: Table, mapping: ColumnMapping | None = None,
     numeric = numeric_share(raw_text.head(20_000))
     if numeric >= 0.95:
         example = raw_text[raw_text.str.strip() != ""].iloc[0]
-        raise DataError(
-            f"The text column {mapping.text!r} holds only numbers (for example {example!r}), not "
-            f"written texts. Choose the column with the reviews; columns: {_columns_list(frame)}."
-        )
+        raise DataError("data.err.numeric_text", column=mapping.text, example=repr(example),
+                        columns=_columns_list(frame))
     texts, html_changed, ws_changed = clean_texts(raw_text, options.strip_html)
     step("html_stripped", html_changed)
     step("whitespace_normalised", ws_changed)
@@ -721,11 +690,8 @@ def prepare_dataset(table: Table, mapping: ColumnMapping | None = None,
     mean_label_len = float(kept_labels.str.len().mean()) if keep.any() else 0.0
     if distinct > options.max_classes or (distinct > 10 and mean_label_len > 40):
         examples = ", ".join(repr(v[:30]) for v in kept_labels.drop_duplicates().head(3))
-        raise DataError(
-            f"The label column {mapping.label!r} has {distinct:,} different values (e.g. {examples}): it looks "
-            f"like free text, not labels. A label column has a few values (at most {options.max_classes}), "
-            f"such as positive/negative. Columns in the file: {_columns_list(frame)}."
-        )
+        raise DataError("data.err.free_text_labels", column=mapping.label, distinct=int(distinct), examples=examples,
+                        max_classes=options.max_classes, columns=_columns_list(frame))
 
     text_codes, label_codes = _codes(texts), _codes(labels)
     if options.drop_duplicates:
@@ -757,10 +723,8 @@ def prepare_dataset(table: Table, mapping: ColumnMapping | None = None,
     data = data.reset_index(drop=True)
     report.rows = len(data)
     if len(data) == 0:
-        report.errors.append(
-            f"No rows are left after cleaning: all {report.rows_read:,} rows have an empty text in "
-            f"{mapping.text!r} or no label in {mapping.label!r}. Check that these are the right columns."
-        )
+        report.errors.append(msg("data.err.nothing_left", rows=report.rows_read, text=mapping.text,
+                                 label=mapping.label))
         return PreparedDataset(data, report, mapping, table.describe())
 
     counts = data["label"].value_counts()
@@ -771,17 +735,11 @@ def prepare_dataset(table: Table, mapping: ColumnMapping | None = None,
         "p95": float(lengths.quantile(0.95)), "max": int(lengths.max()),
     }
     if len(counts) < 2:
-        report.errors.append(
-            f"Every row has the same label ({report.labels[0]!r}) in column {mapping.label!r}: a classifier "
-            "needs at least two classes. Add examples of the other classes or choose another label column."
-        )
+        report.errors.append(msg("data.err.one_class", value=report.labels[0], column=mapping.label))
     small = {lab: n for lab, n in report.class_counts.items() if n < options.min_per_class}
     if small and len(counts) >= 2:
         listed = ", ".join(f"{lab!r} ({n})" for lab, n in small.items())
-        report.errors.append(
-            f"These classes have fewer than {options.min_per_class} examples: {listed}. Add examples, "
-            "merge them into another class, or remove those rows."
-        )
+        report.errors.append(msg("data.err.small_classes", minimum=options.min_per_class, listed=listed))
 
     _add_warnings(data, report, counts, options, long_rows)
     if report.errors:
@@ -798,10 +756,8 @@ def prepare_dataset(table: Table, mapping: ColumnMapping | None = None,
     }
     missing = [lab for lab in report.labels if report.split_counts["train"][lab] == 0]
     if missing:
-        report.errors.append(
-            f"The training split has no examples of {', '.join(map(repr, missing))}. Put some of them "
-            f"in the train split of column {mapping.split!r}, or let Opinion Lab split the data."
-        )
+        report.errors.append(msg("data.err.train_missing_class", labels=", ".join(map(repr, missing)),
+                                 column=mapping.split))
     return PreparedDataset(data, report, mapping, table.describe())
 
 
@@ -810,35 +766,23 @@ def _add_warnings(data: pd.DataFrame, report: Report, counts: pd.Series, options
     if len(counts) >= 2 and counts.iloc[-1] > 0:
         ratio = counts.iloc[0] / counts.iloc[-1]
         if ratio >= 3:
-            report.warnings.append(
-                f"Classes are imbalanced: {counts.index[0]!r} has {ratio:.1f}× as many rows as "
-                f"{counts.index[-1]!r}. Training weighs classes automatically; judge results by macro F1."
-            )
+            report.warnings.append(msg("data.warn.imbalanced", major=counts.index[0], minor=counts.index[-1],
+                                       ratio=float(ratio)))
     dropped = next((s["count"] for s in report.steps if s["step"] == "duplicates_dropped"), 0)
     if report.rows_read and dropped / report.rows_read > 0.1:
-        report.warnings.append(
-            f"{dropped:,} rows ({dropped / report.rows_read:.0%}) repeated an earlier text with the same "
-            "label and were dropped."
-        )
+        report.warnings.append(msg("data.warn.duplicates", rows=dropped, share=dropped / report.rows_read))
     conflicts = next((s["count"] for s in report.steps if s["step"] == "conflicting_labels_flagged"), 0)
     if conflicts:
-        report.warnings.append(
-            f"{conflicts:,} rows share a text with a row of another label (e.g. {report.conflict_examples[0][:60]!r}). "
-            "They are kept in the same split; fix the labels if they are mistakes."
-        )
+        report.warnings.append(msg("data.warn.conflicts", rows=conflicts,
+                                   example=repr(report.conflict_examples[0][:60])))
     if len(data) and long_rows / len(data) > 0.1:
-        report.warnings.append(
-            f"{long_rows:,} texts ({long_rows / len(data):.0%}) are longer than {options.long_text_chars:,} "
-            "characters; a model reads only part of each (the start and the end)."
-        )
+        report.warnings.append(msg("data.warn.long_texts", rows=long_rows, share=long_rows / len(data),
+                                   chars=options.long_text_chars))
     cjk = data["text"].str.contains(_CJK, regex=True)
     latin = data["text"].str.contains(r"[A-Za-z]{3,}", regex=True) & ~cjk
     share_cjk, share_latin = float(cjk.mean()), float(latin.mean())
     if share_cjk >= 0.05 and share_latin >= 0.05:
-        report.warnings.append(
-            f"Mixed languages: {share_cjk:.0%} of texts are Chinese and {share_latin:.0%} are in a Latin "
-            "script. Use a multilingual model, or train one model per language."
-        )
+        report.warnings.append(msg("data.warn.mixed_languages", share_cjk=share_cjk, share_latin=share_latin))
 
 
 def _codes(values: pd.Series) -> np.ndarray:
@@ -870,10 +814,7 @@ def _user_split(values: pd.Series, column: str) -> pd.Series:
     mapped = values.map(lambda v: SPLIT_ALIASES.get(v))
     unknown = sorted(set(values[mapped.isna()]))
     if unknown:
-        raise DataError(
-            f"The split column {column!r} has values that are not train, validation or test: "
-            f"{', '.join(map(repr, unknown[:5]))}. Rename them, or leave the split column unset."
-        )
+        raise DataError("data.err.bad_split_values", column=column, values=", ".join(map(repr, unknown[:5])))
     return mapped.astype("str")
 
 

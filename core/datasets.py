@@ -12,8 +12,9 @@ from typing import Any
 
 import pandas as pd
 
-from core.data import SPLITS, PreparedDataset
+from core.data import SPLITS, PreparedDataset, join_messages, storable
 from core.errors import DataError, NotFoundError
+from core.i18n import msg
 from core.workspace import Registry, atomic_write_json, check_name, inside, new_id, staging_dir
 
 
@@ -25,11 +26,11 @@ def save_dataset(prepared: PreparedDataset, name: str, registry: Registry | None
                  created_by: str | None = None) -> dict[str, Any]:
     """Save a prepared dataset under ``name``; refuses one whose report has errors."""
     registry = _registry(registry)
-    name = check_name(name, "dataset name")
+    name = check_name(name, msg("dataset.what_name"))
     if not prepared.report.ok:
-        raise DataError("The dataset has problems that block saving: " + " ".join(prepared.report.errors))
+        raise DataError("dataset.err.blocked", problems=join_messages(prepared.report.errors))
     if registry.dataset(name):
-        raise DataError(f"A dataset named {name!r} already exists. Choose another name or remove the old one first.")
+        raise DataError("dataset.err.exists", name=name)
     ds_id = new_id("ds")
     report = prepared.report
     card = {
@@ -48,8 +49,8 @@ def save_dataset(prepared: PreparedDataset, name: str, registry: Registry | None
         "steps": report.steps,
         "label_merges": report.label_merges,
         "length_stats": report.length_stats,
-        "warnings": report.warnings,
-        "notes": report.notes,
+        "warnings": [storable(w) for w in report.warnings],  # message dicts: shown in the reader's language
+        "notes": [storable(n) for n in report.notes],
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "created_by": created_by,
     }
@@ -73,8 +74,8 @@ def get_dataset(name: str, registry: Registry | None = None) -> dict[str, Any]:
     registry = _registry(registry)
     row = registry.dataset(name)
     if row is None:
-        known = ", ".join(repr(d["name"]) for d in registry.datasets()[:10]) or "none yet"
-        raise NotFoundError(f"There is no dataset called {name!r}. Saved datasets: {known}.")
+        known = ", ".join(repr(d["name"]) for d in registry.datasets()[:10]) or msg("dataset.none_yet")
+        raise NotFoundError("dataset.err.not_found", name=name, known=known)
     return row["card"]
 
 
@@ -88,11 +89,11 @@ def load_rows(name: str, split: str | None = None, registry: Registry | None = N
     """The cleaned rows of a saved dataset, optionally one split only."""
     path = dataset_path(name, registry)
     if not path.exists():
-        raise NotFoundError(f"The files of dataset {name!r} are missing from the workspace. Remove it and add it again.")
+        raise NotFoundError("dataset.err.files_missing", name=name)
     frame = pd.read_parquet(path)
     if split is not None:
         if split not in SPLITS:
-            raise DataError(f"Unknown split {split!r}: use one of {', '.join(SPLITS)}.")
+            raise DataError("dataset.err.unknown_split", split=split, splits=", ".join(SPLITS))
         frame = frame[frame["split"] == split].reset_index(drop=True)
     return frame
 

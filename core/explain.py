@@ -24,7 +24,7 @@ def words_of(text: str) -> list[str]:
 def explain(predictor: Any, text: str) -> dict[str, Any]:
     text = (text or "").strip()
     if not text:
-        raise ConfigError("The text is empty: type or paste a review to explain.")
+        raise ConfigError("explain.err.empty_text")
     tokens = words_of(text)
     base = predictor.predict_proba([text])[0]
     k = int(base.argmax())

@@ -1,21 +1,62 @@
-"""Plotly figure builders. Pages only place the figures these return."""
+"""Plotly figure builders. Pages only place the figures these return, with :func:`plotly_config`
+so that plotly itself (month and day names, date ticks, toolbar tips) speaks the UI language."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go
 
-from core.i18n import t
+from core.i18n import has, t
 
 _TEMPLATE = "plotly_white"
+
+# Streamlit's plotly bundle registers only the English locales, but plotly reads a locale from
+# its config too (``config.locales``): date ticks such as "Mar 2026" become "2026年3月".
+_ZH_CN = {
+    "format": {
+        "days": ["星期日", "星期一", "星期二", "星期三", "星期四", "星期五", "星期六"],
+        "shortDays": ["周日", "周一", "周二", "周三", "周四", "周五", "周六"],
+        "months": [f"{m}月" for m in ("一", "二", "三", "四", "五", "六", "七", "八", "九", "十", "十一", "十二")],
+        "shortMonths": [f"{m}月" for m in range(1, 13)],
+        "periods": ["上午", "下午"],
+        "date": "%Y-%m-%d", "time": "%H:%M:%S", "dateTime": "%Y-%m-%d %H:%M:%S",
+        "year": "%Y年", "month": "%Y年%-m月", "dayMonth": "%-m月%-d日", "dayMonthYear": "%Y年%-m月%-d日",
+        "decimal": ".", "thousands": ",", "grouping": [3], "currency": ["¥", ""],
+    },
+    "dictionary": {
+        "Zoom": "缩放", "Pan": "平移", "Box Select": "框选", "Lasso Select": "套索选择", "Zoom in": "放大",
+        "Zoom out": "缩小", "Autoscale": "自动缩放", "Reset axes": "重置坐标轴", "Reset view": "重置视图",
+        "Download plot as a png": "下载为 PNG 图片", "Download plot": "下载图表",
+        "Double-click to zoom back out": "双击还原缩放", "Show closest data on hover": "悬停时显示最近的数据",
+        "Compare data on hover": "悬停时比较数据", "Toggle Spike Lines": "切换辅助线",
+        "Taking snapshot - this may take a few seconds": "正在生成图片，可能需要几秒钟",
+        "Snapshot succeeded": "图片已生成",
+    },
+}
+PLOTLY_LOCALES: dict[str, tuple[str, dict[str, Any]]] = {"zh": ("zh-CN", _ZH_CN)}
+
+
+def plotly_config(lang: str = "en") -> dict[str, Any]:
+    """The plotly config that renders a chart in ``lang`` (empty for English, plotly's default)."""
+    if lang not in PLOTLY_LOCALES:
+        return {}
+    name, locale = PLOTLY_LOCALES[lang]
+    return {"locale": name, "locales": {name: locale}}
+
+
+def _split_name(split: str, lang: str) -> str:
+    return t(f"data.split.{split}", lang) if has(f"data.split.{split}") else split
 
 
 def class_balance_figure(split_counts: dict[str, dict[str, int]], labels: list[str], lang: str = "en") -> go.Figure:
     """One bar group per split, one bar per label."""
     fig = go.Figure()
     splits = list(split_counts)
+    names = [_split_name(s, lang) for s in splits]
     for label in labels:
-        fig.add_bar(name=label, x=splits, y=[split_counts[s].get(label, 0) for s in splits])
+        fig.add_bar(name=label, x=names, y=[split_counts[s].get(label, 0) for s in splits])
     fig.update_layout(barmode="group", template=_TEMPLATE, height=320, margin=dict(t=30, b=30, l=40, r=10),
                       xaxis_title=t("chart.split", lang), yaxis_title=t("chart.rows", lang),
                       legend_title_text=t("chart.label", lang))
@@ -54,7 +95,8 @@ def confusion_matrix_figure(matrix: list[list[float]], labels: list[str], normal
     text = [[f"{v:.0%}" if normalised else f"{int(v):,}" for v in row] for row in matrix]
     fig = go.Figure(go.Heatmap(z=matrix, x=labels, y=labels, text=text, texttemplate="%{text}",
                                colorscale="Blues", showscale=False,
-                               hovertemplate="true %{y} → predicted %{x}: %{text}<extra></extra>"))
+                               hovertemplate=f"{t('chart.true', lang)} %{{y}} → {t('chart.predicted', lang)} %{{x}}: "
+                                             "%{text}<extra></extra>"))
     fig.update_layout(template=_TEMPLATE, height=120 + 50 * len(labels), margin=dict(t=20, b=40, l=80, r=10),
                       xaxis_title=t("chart.predicted", lang), yaxis_title=t("chart.true", lang))
     fig.update_yaxes(autorange="reversed")
@@ -99,15 +141,39 @@ def confidence_histogram_figure(counts: list[int], lang: str = "en") -> go.Figur
     return fig
 
 
-def compare_curves_figure(histories: dict[str, list[dict]], lang: str = "en") -> go.Figure:
-    """Validation macro F1 of several runs over their steps, overlaid."""
+_RUN_LEGEND = dict(orientation="h", yanchor="top", y=-0.25)  # under the chart: run names are long
+
+
+def compare_curves_figure(histories: dict[str, list[dict]], lang: str = "en",
+                          names: dict[str, str] | None = None) -> go.Figure:
+    """Validation macro F1 of several runs over their steps, overlaid, one legend entry per run
+    (named by ``names``; a run without evaluations still has its entry)."""
+    names = names or {}
     fig = go.Figure()
     for run_id, events in histories.items():
         evals = [e for e in events if e.get("event") == "eval"]
         fig.add_scatter(x=[e["step"] for e in evals], y=[e["metrics"].get("macro_f1") for e in evals],
-                        mode="lines+markers", name=run_id)
-    fig.update_layout(template=_TEMPLATE, height=300, margin=dict(t=20, b=40, l=50, r=10),
-                      xaxis_title=t("chart.step", lang), yaxis_title=t("chart.val_f1", lang))
+                        mode="lines+markers", name=names.get(run_id, run_id), showlegend=True)
+    fig.update_layout(template=_TEMPLATE, height=360, margin=dict(t=20, b=40, l=50, r=10),
+                      xaxis_title=t("chart.step", lang), yaxis_title=t("chart.val_f1", lang),
+                      legend=_RUN_LEGEND, legend_title_text=t("results.chart.run", lang))
+    return fig
+
+
+def compare_per_class_figure(per_class: dict[str, dict[str, dict]], lang: str = "en",
+                             names: dict[str, str] | None = None) -> go.Figure:
+    """Test F1 of each class, one bar per run side by side, one legend entry per run."""
+    names = names or {}
+    classes = list(dict.fromkeys(label for scores in per_class.values() for label in scores))
+    fig = go.Figure()
+    for run_id, scores in per_class.items():
+        values = [scores[c]["f1"] if c in scores else None for c in classes]
+        fig.add_bar(x=classes, y=values, name=names.get(run_id, run_id), showlegend=True,
+                    text=[f"{v:.3f}" if v is not None else "" for v in values], textposition="auto")
+    fig.update_layout(barmode="group", template=_TEMPLATE, height=380, margin=dict(t=20, b=40, l=50, r=10),
+                      xaxis_title=t("chart.label", lang), yaxis=dict(title=t("results.chart.test_f1", lang),
+                                                                     range=[0, 1]),
+                      legend=_RUN_LEGEND, legend_title_text=t("results.chart.run", lang))
     return fig
 
 

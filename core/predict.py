@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from core.errors import ConfigError, NotFoundError
+from core.i18n import has, msg
 from core.workspace import Registry, inside, read_json
 
 GPU_BATCH_SIZE = 256
@@ -52,8 +53,8 @@ def run_folder(run_id: str, registry: Registry | None = None) -> Path:
     registry = registry or Registry()
     run = registry.run(run_id)
     if run is None:
-        known = ", ".join(r["id"] for r in registry.runs()[:5]) or "none yet"
-        raise NotFoundError(f"There is no run {run_id!r}. Recent runs: {known}. List them with: python -m core runs list")
+        known = ", ".join(r["id"] for r in registry.runs()[:5]) or msg("run.none_yet")
+        raise NotFoundError("run.err.not_found", run=run_id, known=known)
     return inside(registry.root, "runs", run["id"])
 
 
@@ -64,9 +65,10 @@ def require_finished(run_id: str, registry: Registry | None = None) -> Path:
     status = (read_json(folder / "status.json", {}) or {}).get("status")
     if status != "succeeded" or not (folder / "model" / "labels.json").exists():
         reason = (read_json(folder / "status.json", {}) or {}).get("reason")
-        raise ConfigError(
-            f"Run {run_id} has no usable model: it is {status or 'unknown'}"
-            + (f" ({reason})" if reason else "") + ". Pick a run that succeeded, or wait for this one to finish.")
+        state = msg(f"status.{status}") if status and has(f"status.{status}") else msg("run.status_unknown")
+        if reason:
+            raise ConfigError("run.err.not_usable_reason", run=run_id, status=state, reason=reason)
+        raise ConfigError("run.err.not_usable", run=run_id, status=state)
     return folder
 
 

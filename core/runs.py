@@ -75,22 +75,23 @@ def evaluate_run(run_id: str, dataset: str | None = None, split: str = "test", f
         mapping = ColumnMapping(text=text_col or detected.text, label=label_col or detected.label)
         columns = ", ".join(map(repr, table.frame.columns))
         if not mapping.text or mapping.text not in table.frame.columns:
-            raise DataError(f"No text column {mapping.text or ''!r} in the file. Columns: {columns}.")
-        if not mapping.label or mapping.label not in table.frame.columns:
-            raise DataError(f"The file has no label column{' ' + repr(mapping.label) if mapping.label else ''}: "
-                            f"evaluation needs the true labels. Columns: {columns}. Name it with --label-col.")
+            raise DataError("run.err.no_text_column", column=mapping.text or "", columns=columns)
+        if not mapping.label:
+            raise DataError("run.err.no_label_column", columns=columns)
+        if mapping.label not in table.frame.columns:
+            raise DataError("run.err.label_column_missing", column=mapping.label, columns=columns)
         frame = pd.DataFrame({"text": table.frame[mapping.text], "label": table.frame[mapping.label].str.strip()})
         source = table.source_name
     else:
         if split not in SPLITS:
-            raise DataError(f"Unknown split {split!r}: use one of {', '.join(SPLITS)}.")
+            raise DataError("dataset.err.unknown_split", split=split, splits=", ".join(SPLITS))
         frame = store.load_rows(dataset, split=split, registry=registry)[["text", "label"]]
         source = f"{dataset} ({split} split)"
     frame = frame[frame["text"].str.strip() != ""]
     mapping_of, unmapped = map_labels(frame["label"].tolist(), labels)
     if not mapping_of:
-        raise DataError(f"None of the file's labels ({', '.join(map(repr, unmapped[:8]))}) match the model's labels "
-                        f"({', '.join(map(repr, labels))}). Rename them, or evaluate another run.")
+        raise DataError("run.err.no_label_match", labels=", ".join(map(repr, unmapped[:8])),
+                        model_labels=", ".join(map(repr, labels)))
     known = frame["label"].isin(mapping_of)
     skipped = int((~known).sum())
     frame = frame[known].assign(label=lambda f: f["label"].map(mapping_of)).reset_index(drop=True)
@@ -117,7 +118,31 @@ def compare_runs(run_ids: list[str], registry: Registry | None = None) -> dict[s
     return {"runs": rows, "differs": differs,
             "histories": {run["id"]: run["progress"] for run in shown},
             "confusion_matrices": {run["id"]: (run["metrics"].get("test") or {}).get("confusion_matrix") for run in shown},
+            "per_class": {run["id"]: (run["metrics"].get("test") or {}).get("per_class") or {} for run in shown},
             "labels": {run["id"]: run["metrics"].get("labels") for run in shown}}
+
+
+COMPARE_AT_MOST = 4  # more runs than this make the overlaid charts unreadable
+
+
+def default_comparison(runs: list[dict[str, Any]], current: str | None) -> list[str]:
+    """The runs Compare starts with: the finished runs of the current run's dataset, the current
+    run first, then the newest. Runs of other datasets are left out: their test splits differ,
+    so their numbers do not compare."""
+    chosen = next((r for r in runs if r["id"] == current), None)
+    finished = [r for r in runs if r["status"] == "succeeded"]
+    dataset = chosen["dataset"] if chosen else (finished[0]["dataset"] if finished else None)
+    same = [r for r in finished if r["dataset"] == dataset]
+    same.sort(key=lambda r: (r["id"] != current, -float(r.get("created_at") or 0)))
+    return [r["id"] for r in same[:COMPARE_AT_MOST]]
+
+
+def baseline_reference(shown: dict[str, Any]) -> dict[str, Any]:
+    """The baseline's test metrics a run is measured against; none for a baseline run, which
+    would only be compared with itself."""
+    if (shown.get("config") or {}).get("method") == "baseline":
+        return {}
+    return ((shown.get("metrics") or {}).get("baseline") or {}).get("test") or {}
 
 
 def model_zip(run_id: str, registry: Registry | None = None) -> bytes:

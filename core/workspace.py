@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import ConfigError, WorkspaceError
+from core.i18n import Message, msg
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS datasets (
@@ -70,10 +71,7 @@ def home() -> Path:
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise WorkspaceError(
-            f"Cannot create the workspace folder {path}: {exc.strerror}. "
-            "Set OPINIONLAB_HOME to a folder you can write to."
-        ) from exc
+        raise WorkspaceError("workspace.err.cannot_create", path=str(path), reason=exc.strerror) from exc
     return path
 
 
@@ -82,16 +80,16 @@ def new_id(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:12]}"
 
 
-def check_name(name: str, what: str = "name") -> str:
-    """Return a cleaned user-typed name or raise ConfigError saying which characters are allowed."""
+def check_name(name: str, what: str | Message = "name") -> str:
+    """Return a cleaned user-typed name or raise ConfigError saying which characters are allowed.
+
+    ``what`` says what the name is for, best as a message (``msg("dataset.what_name")``)."""
+    what = msg("workspace.what_name") if what == "name" else what
     cleaned = (name or "").strip()
     if not cleaned:
-        raise ConfigError(f"The {what} is empty. Type a short name such as 'reviews-2026'.")
+        raise ConfigError("workspace.err.empty_name", what=what)
     if not _NAME_RE.match(cleaned) or ".." in cleaned:
-        raise ConfigError(
-            f"The {what} {cleaned!r} is not allowed. Use up to 64 letters, digits, spaces, "
-            "dots, dashes or underscores (no slashes and no '..'), starting with a letter or digit."
-        )
+        raise ConfigError("workspace.err.bad_name", what=what, name=cleaned)
     return cleaned
 
 
@@ -100,16 +98,13 @@ def inside(base: Path, *parts: str) -> Path:
     base = base.resolve()
     path = base.joinpath(*parts).resolve()
     if path != base and base not in path.parents:
-        raise ConfigError(f"The path {'/'.join(parts)!r} points outside the workspace.")
+        raise ConfigError("workspace.err.outside", path="/".join(parts))
     return path
 
 
 def disk_error(path: Path, exc: OSError) -> WorkspaceError:
-    reason = "the disk is full" if exc.errno == 28 else (exc.strerror or str(exc))
-    return WorkspaceError(
-        f"Could not write {path.name}: {reason}. Nothing was changed; free some space "
-        "(or point OPINIONLAB_HOME at a larger disk) and try again."
-    )
+    reason = msg("workspace.disk_full") if exc.errno == 28 else (exc.strerror or str(exc))
+    return WorkspaceError("workspace.err.write", file=path.name, reason=reason)
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -177,7 +172,7 @@ class Registry:
         try:
             db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
         except sqlite3.Error as exc:
-            raise WorkspaceError(f"Cannot open the registry {self.path}: {exc}.") from exc
+            raise WorkspaceError("workspace.err.registry_open", path=str(self.path), detail=str(exc)) from exc
         db.row_factory = sqlite3.Row
         try:
             db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
@@ -196,14 +191,9 @@ class Registry:
                 raise
         except sqlite3.OperationalError as exc:
             if "locked" in str(exc) or "busy" in str(exc):
-                raise WorkspaceError(
-                    "The workspace registry is locked by another process (waited "
-                    f"{BUSY_TIMEOUT_MS // 1000} s). Try again in a moment; nothing was changed."
-                ) from exc
+                raise WorkspaceError("workspace.err.locked", seconds=BUSY_TIMEOUT_MS // 1000) from exc
             if "disk" in str(exc) or "full" in str(exc):
-                raise WorkspaceError(
-                    "The workspace disk is full; nothing was changed. Free some space and try again."
-                ) from exc
+                raise WorkspaceError("workspace.err.disk_full") from exc
             raise
         finally:
             db.close()
@@ -217,9 +207,7 @@ class Registry:
                     (ds_id, name, time.time(), created_by, rows, json.dumps(card, ensure_ascii=False, default=str)),
                 )
         except sqlite3.IntegrityError as exc:
-            raise ConfigError(
-                f"A dataset named {name!r} already exists. Choose another name or remove the old one first."
-            ) from exc
+            raise ConfigError("dataset.err.exists", name=name) from exc
 
     def datasets(self) -> list[dict]:
         with self.connect(transaction=False) as db:  # reads take no write lock

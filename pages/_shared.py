@@ -1,13 +1,15 @@
-"""What every page shares: the current language, translated labels and error display."""
+"""What every page shares: the current language, translated labels, numbers, charts and errors."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import streamlit as st
 
 from core import auth, i18n
 from core.errors import OpinionLabError
+from core.figures import plotly_config
 
 
 def through_app(page_file: str) -> None:
@@ -27,6 +29,27 @@ def lang() -> str:
 
 def t(key: str, **values: object) -> str:
     return i18n.t(key, lang(), **values)
+
+
+def render(item: Any) -> str:
+    """A message from core (a Message, its stored dict, an error, or older plain text) in the UI language."""
+    return i18n.render(item, lang())
+
+
+def count(value: Any) -> str:
+    """An integer count as people read it (``12,345``; a dash when there is none)."""
+    return i18n.format_count(value, lang())
+
+
+def timestamp(value: Any, with_time: bool = True) -> str:
+    return i18n.format_timestamp(value, lang(), with_time)
+
+
+def chart(figure: Any, key: str, where: Any = None, **kwargs: Any) -> Any:
+    """Place a plotly figure in the UI language: plotly's locale travels in the chart's config
+    (Streamlit bundles only plotly's English), so month names and date ticks follow the language.
+    ``where`` is a column or container (default: the page); other arguments go to st.plotly_chart."""
+    return (st if where is None else where).plotly_chart(figure, key=key, config=plotly_config(lang()), **kwargs)
 
 
 def language_selector() -> str:

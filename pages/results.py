@@ -5,11 +5,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import pandas as pd
 import streamlit as st
 
-from core import figures, runs
+from core import figures, result_tables, runs
 from core.explain import explain, highlight_html
 from core.exporting import to_csv_bytes
 from core.predict import load_predictor
-from pages._shared import lang, show_error, t, through_app
+from pages._shared import chart, lang, show_error, t, through_app
 
 through_app(__file__)
 
@@ -38,6 +38,14 @@ def explainer_pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=1, thread_name_prefix="explain")
 
 
+def show_texts(frame: pd.DataFrame, **kwargs) -> None:
+    """A table of texts with headers in the UI language and confidences to three decimals."""
+    names = {"text": t("results.text"), "true": t("results.cell_true"), "predicted": t("results.cell_pred"),
+             "confidence": t("chart.confidence")}
+    st.dataframe(frame.rename(columns=names), hide_index=True, width="stretch", **kwargs,
+                 column_config={names["confidence"]: st.column_config.NumberColumn(format="%.3f")})
+
+
 def headline(report: dict, baseline: dict) -> None:
     cols = st.columns(4)
     for col, key in zip(cols[:3], ("accuracy", "macro_f1", "weighted_f1"), strict=True):
@@ -52,7 +60,7 @@ def confusion(report: dict, run_id: str, texts: pd.DataFrame | None) -> None:
     normalised = st.toggle(t("results.normalised"), key=f"norm_{run_id}")
     matrix = report["confusion_matrix_normalised" if normalised else "confusion_matrix"]
     fig = figures.confusion_matrix_figure(matrix, report["labels"], normalised, lang())
-    event = st.plotly_chart(fig, key=f"cm_{run_id}", on_select="rerun", selection_mode="points")
+    event = chart(fig, f"cm_{run_id}", on_select="rerun", selection_mode="points")
     points = (event or {}).get("selection", {}).get("points", []) if event else []
     labels = report["labels"]
     c1, c2 = st.columns(2)
@@ -63,19 +71,18 @@ def confusion(report: dict, run_id: str, texts: pd.DataFrame | None) -> None:
     if texts is not None:
         cell = texts[(texts["label"] == true) & (texts["predicted"] == pred)]
         st.caption(t("results.cell", true=true, pred=pred) + f" ({len(cell):,})")
-        st.dataframe(cell[["text", "confidence"]].sort_values("confidence", ascending=False).head(200),
-                     hide_index=True, width="stretch", height=220)
+        show_texts(cell[["text", "confidence"]].sort_values("confidence", ascending=False).head(200), height=220)
 
 
 def overview(run_id: str, shown: dict) -> None:
     report = test_report(run_id)
-    headline(report, ((shown["metrics"].get("baseline") or {}).get("test") or {}))
+    headline(report, runs.baseline_reference(shown))
     confusion(report, run_id, runs.test_predictions(run_id))
     st.subheader(t("results.per_class"))
-    st.dataframe(runs.metrics_table(report), hide_index=True)
+    st.dataframe(result_tables.metrics_display(report, lang()), hide_index=True)
     if any(e.get("event") == "step" for e in shown["progress"]):
         st.subheader(t("results.curves"))
-        st.plotly_chart(figures.training_curves_figure(shown["progress"], lang()), key="curves")
+        chart(figures.training_curves_figure(shown["progress"], lang()), "curves")
     quality_charts(report, "test")
 
 
@@ -84,15 +91,14 @@ def quality_charts(report: dict, key: str) -> None:
     if report.get("curves"):
         c1, c2 = st.columns(2)
         c1.markdown(f"**{t('results.roc')}**")
-        c1.plotly_chart(figures.roc_figure(report["curves"], lang()), key=f"roc_{key}")
+        chart(figures.roc_figure(report["curves"], lang()), f"roc_{key}", c1)
         c2.markdown(f"**{t('results.pr')}**")
-        c2.plotly_chart(figures.pr_figure(report["curves"], lang()), key=f"pr_{key}")
+        chart(figures.pr_figure(report["curves"], lang()), f"pr_{key}", c2)
     c1, c2 = st.columns(2)
     c1.markdown(f"**{t('results.calibration')}**")
-    c1.plotly_chart(figures.calibration_figure(report["calibration"], lang()), key=f"calibration_{key}")
+    chart(figures.calibration_figure(report["calibration"], lang()), f"calibration_{key}", c1)
     c2.markdown(f"**{t('results.confidence')}**")
-    c2.plotly_chart(figures.confidence_histogram_figure(report["confidence_histogram"], lang()),
-                    key=f"confidence_{key}")
+    chart(figures.confidence_histogram_figure(report["confidence_histogram"], lang()), f"confidence_{key}", c2)
 
 
 def error_analysis(run_id: str) -> None:
@@ -107,7 +113,7 @@ def error_analysis(run_id: str) -> None:
     floor = c3.slider(t("results.min_conf"), 0.0, 1.0, 0.0, 0.05, key="err_conf")
     shown = wrong[wrong["true"].isin(trues) & wrong["predicted"].isin(preds) & (wrong["confidence"] >= floor)]
     st.caption(t("results.mistakes", n=f"{len(shown):,}"))
-    st.dataframe(shown[["text", "true", "predicted", "confidence"]], hide_index=True, width="stretch")
+    show_texts(shown[["text", "true", "predicted", "confidence"]])
     st.download_button(t("results.download_errors"), to_csv_bytes(shown), file_name=f"{run_id}-mistakes.csv",
                        mime="text/csv", on_click="ignore", icon=":material/download:")
 
@@ -126,7 +132,12 @@ def explanation_panel(run_id: str) -> None:
         show_error(exc)
         return
     st.markdown(t("results.prediction", label=result["label"]))
-    st.bar_chart(pd.Series(result["probabilities"]), horizontal=True, height=60 + 30 * len(result["probabilities"]))
+    probabilities = pd.DataFrame({"label": list(result["probabilities"]), "probability": list(
+        result["probabilities"].values())}).sort_values("probability", ascending=False)
+    st.dataframe(probabilities, hide_index=True, column_config={
+        "label": t("results.col.label"),
+        "probability": st.column_config.ProgressColumn(t("results.col.probability"), format="%.3f",
+                                                       min_value=0.0, max_value=1.0)})
     if result["truncated"]:
         st.warning(t("results.truncated", tokens=result["model_tokens"], limit=result["max_length"]))
     st.caption(t("results.highlight"))
@@ -144,25 +155,28 @@ def try_it(run_id: str) -> None:
     explanation_panel(run_id)
 
 
-def compare(finished: list[dict]) -> None:
-    ids = st.multiselect(t("results.compare_pick"), [r["id"] for r in finished], key="compare_ids",
-                         default=[r["id"] for r in finished[:2]])
+def compare(listed: list[dict], current: str) -> None:
+    finished = [r for r in listed if r["status"] == "succeeded"]
+    names = {r["id"]: result_tables.run_name(r, lang()) for r in finished}
+    ids = st.multiselect(t("results.compare_pick"), list(names), key=f"compare_ids_{current}",
+                         default=runs.default_comparison(listed, current), format_func=names.get)
     if len(ids) < 2:
         st.info(t("results.compare_more"))
         return
     result = runs.compare_runs(ids)
-    table = pd.DataFrame(result["runs"])
-    keep = ["id", "status", "accuracy", "macro_f1", "weighted_f1", "baseline_accuracy", *result["differs"]]
-    st.dataframe(table[keep].style.highlight_max(subset=["accuracy", "macro_f1"], color="#dcfce7")
-                 .set_properties(subset=result["differs"], **{"background-color": "#fef9c3"}), hide_index=True)
-    st.plotly_chart(figures.compare_curves_figure(result["histories"], lang()), key="compare_curves")
+    st.dataframe(result_tables.comparison_table(result, names, lang()), hide_index=True)
+    st.markdown(f"**{t('results.compare_per_class')}**")
+    chart(figures.compare_per_class_figure(result["per_class"], lang(), names), "compare_per_class")
+    if any(e.get("event") == "eval" for events in result["histories"].values() for e in events):
+        st.markdown(f"**{t('results.compare_curves')}**")
+        chart(figures.compare_curves_figure(result["histories"], lang(), names), "compare_curves")
     cols = st.columns(len(ids))
     for col, run_id in zip(cols, ids, strict=True):
         if result["confusion_matrices"][run_id]:
-            col.caption(run_id)
-            col.plotly_chart(figures.confusion_matrix_figure(result["confusion_matrices"][run_id],
-                                                             result["labels"][run_id], False, lang()),
-                             key=f"cmp_{run_id}")
+            col.caption(names[run_id])
+            figure = figures.confusion_matrix_figure(result["confusion_matrices"][run_id],
+                                                     result["labels"][run_id], False, lang())
+            chart(figure, f"cmp_{run_id}", col)
 
 
 def evaluate_file(run_id: str) -> None:
@@ -175,9 +189,8 @@ def evaluate_file(run_id: str) -> None:
         st.warning(t("results.unmapped", rows=f"{report['skipped_rows']:,}",
                      labels=", ".join(map(repr, report["unmapped_labels"]))))
     headline(report, {})
-    st.plotly_chart(figures.confusion_matrix_figure(report["confusion_matrix"], report["labels"], False, lang()),
-                    key="file_cm")
-    st.dataframe(runs.metrics_table(report), hide_index=True)
+    chart(figures.confusion_matrix_figure(report["confusion_matrix"], report["labels"], False, lang()), "file_cm")
+    st.dataframe(result_tables.metrics_display(report, lang()), hide_index=True)
     quality_charts(report, "file")
 
 
@@ -192,6 +205,12 @@ def export(run_id: str) -> None:
                        file_name=f"{run_id}-metrics.csv", mime="text/csv", on_click="ignore")
 
 
+def back_to_overview() -> None:
+    """Another run starts on its Overview, without the last run's explanation."""
+    for key in ("results_view", "explain_job"):
+        st.session_state.pop(key, None)
+
+
 st.title(t("results.title"))
 all_runs = runs.list_runs()
 if not all_runs:
@@ -199,9 +218,9 @@ if not all_runs:
     st.page_link("pages/train.py", label=t("nav.train"), icon=":material/arrow_forward:")
     st.stop()
 finished = [r for r in all_runs if r["status"] == "succeeded"]
-run_id = st.selectbox(t("results.run"), [r["id"] for r in all_runs], key="results_run",
-                      format_func=lambda i: next(f"{r['id']} · {r['dataset']} · {r['method']} · {t('status.' + r['status'])}"
-                                                 for r in all_runs if r["id"] == i))
+labels = {r["id"]: result_tables.run_label(r, lang()) for r in all_runs}
+run_id = st.selectbox(t("results.run"), list(labels), key="results_run", format_func=labels.get,
+                      on_change=back_to_overview)
 chosen = next(r for r in all_runs if r["id"] == run_id)
 if chosen["status"] == "failed":
     st.error(t("results.failed", reason=chosen["reason"] or "—"))
@@ -219,7 +238,7 @@ if chosen["status"] == "succeeded" or len(finished) >= 2:
         elif view == "try":
             try_it(run_id)
         elif view == "compare":
-            compare(finished)
+            compare(all_runs, run_id)
         elif view == "file":
             evaluate_file(run_id)
         else:

@@ -5,7 +5,7 @@ from core.data import FORMATS
 from core.exporting import to_csv_bytes
 from core.i18n import render
 from core.workspace import Registry
-from pages._shared import lang, show_error, t, through_app
+from pages._shared import chart, lang, show_error, t, through_app
 
 through_app(__file__)
 
@@ -167,25 +167,25 @@ def charts(report: trends.TrendReport) -> None:
     for note in prepared.notes:
         st.warning(render(note, lang()), icon=":material/info:")
     st.subheader(t("trends.share_title"))
-    st.plotly_chart(figures.sentiment_share_figure(report.series, prepared.labels, lang(), prepared.positive,
-                                                   prepared.negative), key="trends_share")
+    chart(figures.sentiment_share_figure(report.series, prepared.labels, lang(), prepared.positive, prepared.negative),
+          "trends_share")
     left, right = st.columns(2) if prepared.negative else (None, st.container())
     if left is not None:  # labels that are not sentiment have no net sentiment or negative share
         with left:
             st.subheader(t("trends.net_title") if "net_sentiment" in report.series else t("trends.neg_title"))
-            st.plotly_chart(figures.net_sentiment_figure(report.series, report.spikes, prepared.negative, lang()),
-                            key="trends_net")
+            chart(figures.net_sentiment_figure(report.series, report.spikes, prepared.negative, lang()), "trends_net")
     with right:
         st.subheader(t("trends.volume_title"))
-        st.plotly_chart(figures.volume_figure(report.series, report.spikes, lang()), key="trends_volume")
+        chart(figures.volume_figure(report.series, report.spikes, lang()), "trends_volume")
     if report.group_series is not None:
         st.subheader(t("trends.groups_title"))
         values = ["net_sentiment"] if "net_sentiment" in report.group_series else []
         values += ([f"share_{prepared.negative}"] if prepared.negative else []) + ["volume"]
         value = st.segmented_control(t("trends.heatmap_value"), values, default=values[0], key="trends_heat",
-                                     format_func=named(values, lambda v: t(f"trends.heat_{v.split('_')[0]}"))) or values[0]
-        st.plotly_chart(figures.group_heatmap_figure(report.group_series, value, lang(), other=trends.OTHER_GROUP),
-                        key="trends_heatmap")
+                                     format_func=named(values, lambda v: t(f"trends.heat_{v.split('_')[0]}"))) \
+            or values[0]
+        chart(figures.group_heatmap_figure(report.group_series, value, lang(), other=trends.OTHER_GROUP),
+              "trends_heatmap")
 
 
 def alerts(report: trends.TrendReport) -> None:
@@ -210,7 +210,7 @@ def alerts(report: trends.TrendReport) -> None:
     term = None
     with left:
         if spike.keywords:
-            st.plotly_chart(figures.keywords_figure(spike.keywords, lang()), key="trends_keywords")
+            chart(figures.keywords_figure(spike.keywords, lang()), "trends_keywords")
             term = st.selectbox(t("trends.keyword"), [NONE] + [k["term"] for k in spike.keywords], key="trends_term")
         else:
             st.caption(t("trends.no_keywords"))

@@ -74,3 +74,22 @@ def test_internal_error_exits_1(monkeypatch, capsys):
     monkeypatch.setattr("core.datasets.list_datasets", boom)
     assert main(["data", "list"]) == 1
     assert "Internal error" in capsys.readouterr().err
+
+
+def test_lang_zh_speaks_chinese_on_stderr_and_in_messages(tmp_path, capsys):
+    missing = run_cli("data", "add", str(tmp_path / "nope.csv"), "--lang", "zh")
+    assert missing.returncode == 2 and "Traceback" not in missing.stderr
+    assert missing.stderr.startswith("错误：文件“") and "不存在，或不是一个文件" in missing.stderr
+    assert main(["--lang=zh", "data", "show", "nothing"]) == 2
+    assert "没有名为“nothing”的数据集" in capsys.readouterr().err
+    skewed = tmp_path / "skewed.csv"
+    skewed.write_bytes(csv_bytes(labelled_rows(40)[:40] + labelled_rows(40)[40:50]))
+    assert main(["data", "add", str(skewed), "--json", "--lang", "zh"]) == 0
+    assert last_json(capsys.readouterr().out)["warnings"][0].startswith("类别不平衡")
+    assert main(["data", "show", "skewed"]) == 0
+    assert "warning: Classes are imbalanced" in capsys.readouterr().out
+
+
+def test_unknown_language_is_a_user_error(capsys):
+    assert main(["--lang", "fr", "data", "list"]) == 2
+    assert "Unknown language 'fr' for --lang: use one of en, zh." in capsys.readouterr().err

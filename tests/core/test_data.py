@@ -4,6 +4,7 @@ import json
 import pandas as pd
 import pytest
 
+from core import i18n
 from core.data import (
     ColumnMapping,
     PrepareOptions,
@@ -150,7 +151,7 @@ def test_excel_file_renamed_csv_is_read_as_excel_with_a_note():
     frame_of(ROWS).to_excel(buffer, index=False)
     table = read_table(buffer.getvalue(), "reviews.csv")
     assert table.file_format == "excel" and len(table.frame) == 20
-    assert any("Excel workbook despite" in note for note in table.notes)
+    assert any("Excel workbook despite" in str(note) for note in table.notes)
 
 
 def test_text_named_xlsx_is_refused():
@@ -199,7 +200,7 @@ def test_quoted_texts_spanning_lines():
 def test_duplicate_column_names_are_renamed_and_reported():
     table = read_table(b"text,label,text\na,positive,b\nc,negative,d\n", "dups.csv")
     assert list(table.frame.columns) == ["text", "label", "text (2)"]
-    assert any("text → text (2)" in note for note in table.notes)
+    assert any("text → text (2)" in str(note) for note in table.notes)
 
 
 def test_file_over_the_limit_is_refused_pointing_to_the_cli():
@@ -299,7 +300,7 @@ def test_conflicting_labels_are_flagged_and_kept_in_one_split():
     prepared = prepare_dataset(table_of(rows))
     steps = {s["step"]: s["count"] for s in prepared.report.steps}
     assert steps["conflicting_labels_flagged"] == 2
-    assert any("share a text" in w for w in prepared.report.warnings)
+    assert any("share a text" in str(w) for w in prepared.report.warnings)
     assert prepared.frame.loc[prepared.frame["text"] == "same text twice", "split"].nunique() == 1
 
 
@@ -329,13 +330,13 @@ def test_nan_texts_are_dropped():
 # Blocking checks and warnings -----------------------------------------------------------------
 def test_single_class_blocks():
     report = prepare_dataset(table_of([(f"text {i}", "positive") for i in range(10)])).report
-    assert not report.ok and "same label ('positive')" in report.errors[0]
+    assert not report.ok and "same label ('positive')" in str(report.errors[0])
 
 
 def test_class_with_one_example_blocks_naming_it():
     report = prepare_dataset(table_of(ROWS + [("one lonely neutral review", "neutral")])).report
     assert not report.ok
-    assert "'neutral' (1)" in report.errors[0]
+    assert "'neutral' (1)" in str(report.errors[0])
 
 
 def test_label_column_that_is_free_text_is_refused():
@@ -346,31 +347,31 @@ def test_label_column_that_is_free_text_is_refused():
 
 def test_no_rows_left_blocks():
     report = prepare_dataset(table_of([("", "a"), ("  ", "b")])).report
-    assert not report.ok and "No rows are left" in report.errors[0]
+    assert not report.ok and "No rows are left" in str(report.errors[0])
 
 
 def test_imbalance_warning_has_ratio():
     rows = labelled_rows(40, ("positive",)) + labelled_rows(10, ("negative",))
     report = prepare_dataset(table_of(rows)).report
     assert report.ok
-    assert any("4.0×" in w for w in report.warnings)
+    assert any("4.0×" in str(w) for w in report.warnings)
 
 
 def test_many_duplicates_warning():
     report = prepare_dataset(table_of(ROWS * 3)).report
-    assert any("repeated an earlier text" in w for w in report.warnings)
+    assert any("repeated an earlier text" in str(w) for w in report.warnings)
 
 
 def test_many_long_texts_warning():
     rows = [("long " * 1000 + str(i), lab) for i, (_, lab) in enumerate(ROWS)]
     report = prepare_dataset(table_of(rows)).report
-    assert any("longer than" in w for w in report.warnings)
+    assert any("longer than" in str(w) for w in report.warnings)
 
 
 def test_mixed_languages_warning():
     rows = ROWS + [(f"这是中文评论第{i}条，质量很好", "positive") for i in range(5)]
     report = prepare_dataset(table_of(rows)).report
-    assert any("Mixed languages" in w for w in report.warnings)
+    assert any("Mixed languages" in str(w) for w in report.warnings)
 
 
 # Split ----------------------------------------------------------------------------------------
@@ -413,4 +414,33 @@ def test_user_split_without_a_class_in_train_blocks():
     rows = [(t, lab, "train" if lab == "negative" else "test") for t, lab in ROWS]
     report = prepare_dataset(table_of(rows, ("text", "label", "split")),
                              ColumnMapping(text="text", label="label", split="split")).report
-    assert not report.ok and "no examples of 'positive'" in report.errors[0]
+    assert not report.ok and "no examples of 'positive'" in str(report.errors[0])
+
+
+# Messages in the reader's language ----------------------------------------------------------
+def test_a_reading_error_renders_in_chinese_with_its_parameters():
+    data = b"text,label\ngood film,positive\nbad, awful film,negative,extra\n"
+    with pytest.raises(DataError) as caught:
+        read_table(data, "ragged.csv")
+    assert caught.value.message.key == "data.err.ragged_line"
+    assert caught.value.message.params["line"] == 3
+    zh = caught.value.render("zh")
+    assert "“ragged.csv”第 3 行有 4 个字段" in zh and "表头只有 2 个" in zh and "以逗号分隔" in zh
+    assert "Line 3" in str(caught.value)
+
+
+def test_report_warnings_and_errors_are_messages_that_render_in_both_languages():
+    rows = [(f"good {i}", "positive") for i in range(40)] + [(f"bad {i}", "negative") for i in range(10)]
+    report = prepare_dataset(table_of(rows)).report
+    imbalance = next(w for w in report.warnings if w.key == "data.warn.imbalanced")
+    assert "4.0×" in str(imbalance) and "'positive'" in str(imbalance)
+    assert imbalance.render("zh") == "类别不平衡：“positive”的行数是“negative”的 4.0 倍。训练时会自动为各类别加权；请以宏平均 F1 评判结果。"
+    blocked = prepare_dataset(table_of(rows[:3] + [("only one", "neutral")])).report
+    assert blocked.errors[0].render("zh").startswith("以下类别的样本少于 5 条：'neutral' (1)")
+
+
+def test_report_survives_json_with_its_messages():
+    report = prepare_dataset(table_of([(f"good {i}", "positive") for i in range(40)]
+                                      + [(f"bad {i}", "negative") for i in range(10)])).report
+    stored = json.loads(json.dumps(report.to_dict(), ensure_ascii=False))
+    assert [i18n.render(w, "zh") for w in stored["warnings"]] == [w.render("zh") for w in report.warnings]

@@ -72,3 +72,22 @@ def test_registry_failure_removes_the_written_folder(workspace, monkeypatch):
     with pytest.raises(WorkspaceError):
         save_dataset(prepared(), "x")
     assert not any((workspace / "datasets").iterdir())
+
+
+def test_card_keeps_messages_that_render_in_both_languages_and_old_cards_still_render(workspace):
+    from core import i18n
+
+    rows = [(f"good {i}", "positive") for i in range(40)] + [(f"bad {i}", "negative") for i in range(10)]
+    card = save_dataset(prepare_dataset(table_of(rows)), "skewed")
+    stored = get_dataset("skewed")["warnings"]
+    assert stored == card["warnings"] and stored[0]["key"] == "data.warn.imbalanced"
+    assert i18n.render(stored[0], "en").startswith("Classes are imbalanced: 'positive' has 4.0×")
+    assert i18n.render(stored[0], "zh").startswith("类别不平衡：“positive”的行数是“negative”的 4.0 倍")
+    assert i18n.render("Classes are imbalanced (an old card).", "zh") == "Classes are imbalanced (an old card)."
+
+
+def test_a_refusal_names_its_problems_in_the_readers_language(workspace):
+    blocked = prepare_dataset(Table(table_of([(f"t{i}", "a") for i in range(5)]).frame, "x.csv", "csv"))
+    with pytest.raises(DataError) as caught:
+        save_dataset(blocked, "blocked")
+    assert caught.value.render("zh").startswith("数据集存在阻止保存的问题：列“label”中每一行的标签都相同（“a”）")

@@ -70,6 +70,18 @@ def test_figures_have_expected_traces():
     assert hist.data[0].type == "histogram" and hist.layout.xaxis.title.text == "字符数"
 
 
+def test_figures_speak_the_language_and_plotly_gets_its_locale():
+    from core.figures import confusion_matrix_figure, plotly_config
+
+    fig = class_balance_figure({"train": {"a": 8}, "validation": {"a": 1}, "test": {"a": 1}}, ["a"], lang="zh")
+    assert list(fig.data[0].x) == ["训练集", "验证集", "测试集"]
+    assert "真实标签 %{y} → 预测标签 %{x}" in confusion_matrix_figure([[1, 0], [0, 1]], ["a", "b"], lang="zh").data[0].hovertemplate
+    assert plotly_config("en") == {}
+    config = plotly_config("zh")
+    assert config["locale"] == "zh-CN" and config["locales"]["zh-CN"]["format"]["dayMonthYear"] == "%Y年%-m月%-d日"
+    json.dumps(config)  # travels to the browser as JSON
+
+
 def test_json_schema_of_card_is_serialisable():
     table, mapping = load_sample("sample:chinese-reviews")
     report = prepare_dataset(table, mapping).report

@@ -1,8 +1,10 @@
 import io
+import json
 
 import pandas as pd
 
 from core.datasets import list_datasets, load_rows
+from core.workspace import Registry
 from tests.conftest import csv_bytes, labelled_rows
 
 
@@ -65,11 +67,11 @@ def test_gbk_excel_and_bom_uploads(app):
     rows = [("这部电影非常好看，强烈推荐", "正面"), ("质量太差了，很失望", "负面")]
     rows = [(f"{t}{i}", lab) for i in range(6) for t, lab in rows]
     upload(app, "中文.csv", csv_bytes(rows, header=("评论", "情感"), encoding="gbk"))
-    assert any("gb18030" in m.value for m in app.markdown)
+    assert any("GB18030" in m.value for m in app.markdown)
     buffer = io.BytesIO()
     pd.DataFrame(labelled_rows(10), columns=["text", "label"]).to_excel(buffer, index=False)
     upload(app, "r.xlsx", buffer.getvalue(), "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
-    assert any("**excel**" in m.value for m in app.markdown)
+    assert any("**Excel**" in m.value for m in app.markdown)
 
 
 def test_sample_then_bad_name_then_good_name(app):
@@ -96,3 +98,48 @@ def test_delete_needs_confirmation(app):
     assert any(card["name"] in e.label for e in app.expander)
     app.button(key=f"del_{card['id']}").click().run()
     assert list_datasets() == []
+
+
+def _skewed_dataset() -> dict:
+    from core.data import prepare_dataset
+    from core.datasets import save_dataset
+    from tests.core.test_data import table_of
+
+    rows = [(f"good {i}", "positive") for i in range(40)] + [(f"bad {i}", "negative") for i in range(10)]
+    return save_dataset(prepare_dataset(table_of(rows)), "skewed")
+
+
+def test_saved_card_warnings_render_in_the_ui_language(app):
+    _skewed_dataset()
+    open_data(app)
+    assert any(w.value.startswith("Classes are imbalanced: 'positive'") for w in app.warning)
+    app.session_state["lang"] = "zh"  # a page opened by switch_page runs without app.py's sidebar
+    app.run()
+    assert not app.exception
+    assert any(w.value.startswith("类别不平衡：“positive”") for w in app.warning)
+    assert any("**skewed** —— 50 行 —— negative 10 · positive 40" in e.label for e in app.expander)
+
+
+def test_an_old_card_with_plain_english_warnings_still_renders(app):
+    import json
+    import sqlite3
+
+    card = _skewed_dataset()
+    card["warnings"] = ["An older plain warning."]
+    with sqlite3.connect(Registry().path) as db:
+        db.execute("UPDATE datasets SET card = ? WHERE id = ?", (json.dumps(card), card["id"]))
+    app.query_params["lang"] = "zh"
+    open_data(app)
+    assert any(w.value == "An older plain warning." for w in app.warning)
+
+
+def test_charts_carry_plotly_s_locale_in_chinese_only(app):
+    open_data(app)
+    upload(app, "r.csv", csv_bytes(labelled_rows(10)))
+    configs = [json.loads(c.proto.config) for c in app.get("plotly_chart")]
+    assert configs and all("locale" not in c for c in configs)
+    app.session_state["lang"] = "zh"
+    app.run()
+    configs = [json.loads(c.proto.config) for c in app.get("plotly_chart")]
+    assert configs and all(c["locale"] == "zh-CN" and c["locales"]["zh-CN"]["format"]["month"] == "%Y年%-m月"
+                           for c in configs)

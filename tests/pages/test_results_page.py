@@ -1,7 +1,9 @@
-
-from core.training import TrainConfig, create_run
+from core.data import Table, prepare_dataset
+from core.datasets import save_dataset
+from core.training import TrainConfig, create_run, run_training
 from core.workspace import Registry, atomic_write_json
-from tests.conftest import csv_bytes
+from tests.conftest import csv_bytes, easy_rows
+from tests.core.test_result_tables import finished_copy
 from tests.pages.conftest import open_page
 
 
@@ -14,13 +16,70 @@ def test_baseline_run_overview_errors_export(app, baseline_run):
     open_page(app, "pages/results.py")
     labels = [m.label for m in app.metric]
     assert labels == ["Accuracy", "Macro F1", "Weighted F1", "Test rows"]
-    assert "vs baseline" in str(app.metric[0].delta)
+    assert not app.metric[0].delta  # a baseline run is not compared with itself
     assert app.selectbox(key=f"cell_true_{baseline_run}").options == ["negative", "positive"]
+    per_class = next(d.value for d in app.dataframe if "Class" in d.value.columns)
+    assert list(per_class.columns) == ["Class", "Precision", "Recall", "F1", "Support (texts)"]
+    assert per_class["Class"].tolist()[-3:] == ["Macro average", "Weighted average", "Accuracy"]
+    assert not per_class.isin(["None", "nan"]).any().any()
+    assert all(len(v) == 5 for v in per_class["F1"])  # 0.xxx
     for view in ("errors", "compare", "file", "export"):
         app.segmented_control(key="results_view").set_value(view).run()
         assert not app.exception, view
     app.segmented_control(key="results_view").set_value("compare").run()
     assert any("at least two" in i.value for i in app.info)
+
+
+def test_fine_tuned_run_is_measured_against_the_baseline(app, baseline_run):
+    finished_copy(baseline_run, "lora", baseline_shift=-0.1)
+    open_page(app, "pages/results.py")  # the newest run is selected
+    assert app.metric[0].delta == "+0.100 vs baseline"
+
+
+def test_compare_defaults_to_the_same_dataset_with_readable_headers(app, baseline_run):
+    import pandas as pd
+
+    lora = finished_copy(baseline_run, "lora")
+    frame = pd.DataFrame(easy_rows(seed=1), columns=["text", "label"], dtype="str")
+    save_dataset(prepare_dataset(Table(frame, "other.csv", "csv", "utf-8", ",")), "other")
+    other = create_run(TrainConfig(dataset="other", method="baseline"))
+    run_training(other)  # the newest run, on another dataset
+    open_page(app, "pages/results.py")
+    app.selectbox(key="results_run").set_value(baseline_run).run()
+    app.segmented_control(key="results_view").set_value("compare").run()
+    picked = app.multiselect(key=f"compare_ids_{baseline_run}")
+    assert picked.value == [baseline_run, lora]
+    assert any(option.startswith(f"{other.name} · other") for option in picked.options)
+    table = next(d.value for d in app.dataframe if "Run" in d.value.columns)
+    assert list(table.columns)[:5] == ["Run", "Accuracy", "Macro F1", "Weighted F1", "Baseline accuracy"]
+    assert "Method" in table.columns and "config.method" not in table.columns
+    assert table["Baseline accuracy"].tolist()[0] == "—"
+
+
+def test_changing_the_run_returns_to_the_overview(app, baseline_run):
+    lora = finished_copy(baseline_run, "lora")
+    open_page(app, "pages/results.py")
+    app.segmented_control(key="results_view").set_value("compare").run()
+    assert app.multiselect(key=f"compare_ids_{lora}").value == [lora, baseline_run]
+    app.selectbox(key="results_run").set_value(baseline_run).run()
+    assert not app.exception
+    assert app.segmented_control(key="results_view").value == "overview"
+    assert [m.label for m in app.metric][:1] == ["Accuracy"]
+
+
+def test_try_it_shows_probabilities_as_numbers(app, baseline_run):
+    open_page(app, "pages/results.py")
+    app.segmented_control(key="results_view").set_value("try").run()
+    app.text_area(key="try_text").set_value("great wonderful film").run()
+    app.button(key="try_button").click().run()
+    app.session_state["explain_job"].result(timeout=120)  # the explanation runs off the script thread
+    app.run()
+    assert not app.exception
+    probabilities = next(d.value for d in app.dataframe if "probability" in d.value.columns)
+    assert list(probabilities.columns) == ["label", "probability"]
+    assert sorted(probabilities["label"]) == ["negative", "positive"]
+    values = probabilities["probability"].tolist()
+    assert values == sorted(values, reverse=True) and abs(sum(values) - 1) < 1e-6
 
 
 def test_try_it_empty_text_warns(app, baseline_run):

@@ -61,10 +61,13 @@ def language_order(lang: str) -> str:
 
 @cache
 def timezones() -> tuple[str, ...]:
-    """The IANA time zone names this machine knows, sorted (for a picker)."""
+    """UTC and the IANA zones named by region and city that this machine knows, sorted (for a
+    picker; the aliases such as "US/Eastern" or "PRC" are left out, typed names still work)."""
     from zoneinfo import available_timezones
 
-    return tuple(sorted(available_timezones()))
+    regions = ("Africa/", "America/", "Antarctica/", "Asia/", "Atlantic/", "Australia/", "Europe/", "Indian/",
+               "Pacific/")
+    return ("UTC", *sorted(z for z in available_timezones() if z.startswith(regions)))
 
 
 def order_name(order: str) -> Message:

@@ -118,7 +118,7 @@ def test_dates_with_offsets_and_a_chosen_time_zone_in_chinese(app):
                           "label": ["负面", "正面"] * 5, "text": ["物流太慢", "质量很好"] * 5})
     app.file_uploader(key="trends_upload").set_value(("o.csv", frame.to_csv(index=False).encode(), "text/csv"))
     in_chinese(app)
-    assert "共 2 周" in date_caption(app) and any("UTC 时差" in w.value for w in app.warning)
+    assert "共 2 周" in date_caption(app) and any("时区偏移" in w.value for w in app.warning)
     app.selectbox(key="trends_timezone_zh").set_value("UTC")
     in_chinese(app)
     assert "共 1 周" in date_caption(app)  # both are Sunday 29 November in UTC

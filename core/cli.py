@@ -485,37 +485,53 @@ def cmd_trends(args: argparse.Namespace) -> int:
     from core.exporting import to_csv_bytes
     from core.workspace import atomic_write_bytes
 
+    lang = args.lang
+    order = "DMY" if args.dayfirst else args.date_order
     settings = trends.TrendSettings(freq=args.freq, window=args.window, k=args.k, min_volume=args.min_volume,
                                     method=args.method, top_groups=args.top_groups,
-                                    negative_label=args.negative_label or "", positive_label=args.positive_label or "")
-    settings.validate()
+                                    negative_label=args.negative_label or "", positive_label=args.positive_label or "",
+                                    date_order=order, date_format=args.date_format or "",
+                                    timezone=args.timezone or "").validate()
     frame = trends.load_frame(args.path)
     suggested = trends.suggest_columns(frame)
     columns = trends.Columns(date=args.date_col or suggested["date"], label=args.label_col or suggested["label"],
                              text=args.text_col or suggested["text"],
                              confidence=args.confidence_col or suggested["confidence"], group=args.group_col)
-    report = trends.analyse(frame, columns, settings, keywords_for=args.keywords_for)
-    result = report.to_dict()
+    report = trends.analyse(frame, columns, settings, keywords_for=args.keywords_for, lang=lang)
+    result = report.to_dict(lang)
     result["columns"] = vars(columns)
-    for target, table in ((args.series_csv, report.series), (args.alerts_csv, trends.alerts_table(report))):
+    for target, table in ((args.series_csv, report.series), (args.alerts_csv, trends.alerts_table(report, lang))):
         if target:
             atomic_write_bytes(Path(target), to_csv_bytes(table))
-    lines = [f"{result['rows_used']:,} of {result['rows']:,} rows over {len(result['series'])} periods "
-             f"({trends.FREQUENCIES[settings.freq]}s); labels: {', '.join(result['labels'])}"]
+    _emit(result, args.json, _trend_lines(report, result, lang))
+    return EXIT_OK
+
+
+def _trend_lines(report: Any, result: dict[str, Any], lang: str) -> list[str]:
+    """The report as text: how the dates were read, one line per period, one per spike."""
+    from core import trends
+    from core.i18n import render
+
+    lines = [f"{result['rows_used']:,} of {result['rows']:,} rows; labels: {', '.join(result['labels'])}",
+             f"dates ({report.prepared.dates.unreadable:,} unreadable): {render(trends.date_summary(report), lang)}"]
     lines += [f"  note: {n}" for n in result["notes"]]
     lines.append(f"{'period':<12}{'volume':>8}  " + "  ".join(f"{lab:>10}" for lab in result["labels"])
                  + ("  net" if report.prepared.positive and report.prepared.negative else ""))
     for row in result["series"]:
-        net = f"  {row['net_sentiment']:+.2f}" if row.get("net_sentiment") is not None else ""
-        lines.append(f"{row['period']:<12}{row['volume']:>8}  " + "  ".join(f"{row[lab]:>10}" for lab in result["labels"]) + net)
-    lines.append(f"{len(report.spikes)} spike(s), newest first:" if report.spikes else "No spikes.")
-    for spike in result["spikes"]:
-        where = f" [{spike['group']}]" if spike["group"] else ""
-        words = ", ".join(k["term"] for k in spike["keywords"][:8])
-        lines.append(f"  {spike['label']}{where} {spike['metric']} {spike['value']:.3g} vs usual {spike['baseline']:.3g} "
-                     f"({spike['severity']}){': ' + words if words else ''}")
-    _emit(result, args.json, lines)
-    return EXIT_OK
+        net = row.get("net_sentiment")
+        net = "" if "net_sentiment" not in row else "      —" if net is None else f"  {net:+.2f}"
+        lines.append(f"{row['period']:<12}{row['volume']:>8,}  " + "  ".join(f"{row[lab]:>10,}" for lab in result["labels"])
+                     + net)
+    lines.append(f"{len(report.spikes)} spike(s), newest first (each against at least {trends.MIN_BASELINE} "
+                 "periods with texts):" if report.spikes else "No spikes.")
+    for spike in report.spikes:
+        where = f" [{spike.group}]" if spike.group else ""
+        words = ", ".join(k["term"] for k in spike.keywords[:8])
+        lines.append(f"  {trends.period_label(spike.period, report.prepared.settings.freq, lang)}{where} {spike.metric} "
+                     f"{trends.format_value(spike.metric, spike.value)} vs usual "
+                     f"{trends.format_value(spike.metric, spike.baseline)} ({spike.ratio:.1f}×, {spike.severity})"
+                     f"{': ' + words if words else ''}")
+    return lines
 
 
 # auth --------------------------------------------------------------------------------------
@@ -648,8 +664,17 @@ def build_parser() -> argparse.ArgumentParser:
     trend.add_argument("--text-col", dest="text_col", help="the text column, for keywords (default: detected)")
     trend.add_argument("--confidence-col", dest="confidence_col")
     trend.add_argument("--group-col", dest="group_col", help="source, product, brand, region ...")
+    trend.add_argument("--date-order", dest="date_order", default="auto", choices=["auto", "DMY", "MDY", "YMD"],
+                       help="day/month order of dates such as 07/10/2026 (default: decided from the whole column; "
+                            "when every date is ambiguous, month first, or year first with --lang zh)")
+    trend.add_argument("--dayfirst", action="store_true", help="dates are day first (same as --date-order DMY)")
+    trend.add_argument("--date-format", dest="date_format",
+                       help="a strftime format for the date column, e.g. '%%d/%%m/%%Y %%H:%%M' (replaces all guessing)")
+    trend.add_argument("--timezone", help="group dates that carry a UTC offset by this IANA zone's clock "
+                                          "(default: each date's own local time), e.g. Asia/Shanghai")
     trend.add_argument("--freq", default="W", choices=["D", "W", "M"], help="day, week or month")
-    trend.add_argument("--window", type=int, default=8, help="periods in the baseline before each point")
+    trend.add_argument("--window", type=int, default=8, help="periods before each point that form its baseline; "
+                                                            "at least 4 of them must have texts")
     trend.add_argument("--k", type=float, default=3.5, help="robust deviations above the baseline for a spike")
     trend.add_argument("--min-volume", dest="min_volume", type=int, default=30)
     trend.add_argument("--method", default="mad", choices=["mad", "std"])

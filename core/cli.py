@@ -372,10 +372,6 @@ def cmd_runs(args: argparse.Namespace) -> int:
 SCORE_VERBS = {"list": "list [--json]", "rename": "rename SCORE_ID NEW NAME", "delete": "delete SCORE_ID [--yes]"}
 
 
-def _lang(args: argparse.Namespace) -> str:
-    return getattr(args, "lang", None) or "en"
-
-
 def _score_worker(args: argparse.Namespace) -> tuple[dict[str, Any], Path]:
     """A worker (or a shard) of an existing scoring job."""
     from core import jobs, scoring
@@ -415,7 +411,7 @@ def cmd_score(args: argparse.Namespace) -> int:
                                      text_col=args.text_col or "", fast=args.fast, batch_size=args.batch_size,
                                      chunk_rows=args.chunk_rows, overwrite=args.overwrite,
                                      csv_guard=not args.unchanged_csv, name=args.name or "")
-        folder = scoring.create_score(config, registry)
+        folder = scoring.create_score(config, registry, _lang(args))
         if args.create_only:  # for sharded runs: each worker then runs --config ... --shard i/n
             _emit({"score_id": folder.name, "name": config.name, "config": str(folder / "score.json")}, args.json,
                   [f"Created {folder.name} ({config.name}): run each shard with --config {folder / 'score.json'} "
@@ -459,7 +455,7 @@ def cmd_score_manage(args: argparse.Namespace) -> int:
             or (verb == "delete" and len(values) > 1):
         raise OpinionLabError("score.err.usage", usage=SCORE_VERBS[verb])
     if verb == "list":
-        listed = scores.list_scores()
+        listed = scores.list_scores(lang=_lang(args))
         lines = [f"{e.id}  {e.status:<11} {format_count(e.rows_done):>10} rows  "
                  f"{format_timestamp(e.created_at, _lang(args))}  {e.name}" for e in listed]
         _emit({"scores": [e.to_dict() for e in listed]}, args.json, lines or ["No scoring outputs yet."])

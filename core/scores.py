@@ -62,7 +62,7 @@ def _entry(folder: Path, job: dict[str, Any] | None, run_names: dict[str, str]) 
         fast_agreement=status.get("fast_agreement"))
 
 
-def list_scores(registry: Registry | None = None) -> list[ScoreEntry]:
+def list_scores(registry: Registry | None = None, lang: str = "en") -> list[ScoreEntry]:
     """Every scoring output in the workspace, newest first (background jobs, foreground and
     sharded runs alike: they all have a folder)."""
     from core.runs import list_runs
@@ -73,7 +73,7 @@ def list_scores(registry: Registry | None = None) -> list[ScoreEntry]:
     for job in registry.jobs():  # newest first: the newest job of a score wins
         if job["kind"] == "score":
             by_score.setdefault(job["run_id"], job)
-    run_names = {r["id"]: model_name(r) for r in list_runs(registry)}
+    run_names = {r["id"]: model_name(r) for r in list_runs(registry, lang)}  # run names in the reader's language
     folders = sorted((registry.root / "scores").glob("*/score.json"))
     entries = [_entry(p.parent, by_score.get(p.parent.name), run_names) for p in folders]
     return sorted(entries, key=lambda e: e.created_at or 0, reverse=True)

@@ -225,8 +225,9 @@ def _check_texts(config: ScoreConfig, source: Path) -> None:
                         filename=source.name, columns=columns)
 
 
-def create_score(config: ScoreConfig, registry: Registry | None = None) -> Path:
-    """Check the inputs and write the job's folder with its config and its readable name."""
+def create_score(config: ScoreConfig, registry: Registry | None = None, lang: str = "en") -> Path:
+    """Check the inputs and write the job's folder with its config and its readable name (made
+    in ``lang``, the language of the person who starts it; editable afterwards)."""
     from core.predict import require_finished
     from core.runs import list_runs
 
@@ -244,7 +245,7 @@ def create_score(config: ScoreConfig, registry: Registry | None = None) -> Path:
     if config.name:
         config.name = check_display_name(config.name)
     else:
-        run = next((r for r in list_runs(registry) if r["id"] == config.run_id), {"id": config.run_id})
+        run = next((r for r in list_runs(registry, lang) if r["id"] == config.run_id), {"id": config.run_id})
         config.name = default_name(model_name(run), config.source_name, _names_in_use(registry))
     config.created_at = config.created_at or time.time()
     folder = score_folder(config.score_id, registry)

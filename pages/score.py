@@ -8,7 +8,7 @@ from core.datasets import list_datasets
 from core.figures import label_distribution_figure
 from core.runs import list_runs
 from core.workspace import Registry
-from pages._shared import lang, show_error, t, through_app
+from pages._shared import chart, lang, show_error, t, through_app
 
 through_app(__file__)
 
@@ -70,7 +70,7 @@ def launch(run_id: str, chosen: tuple) -> None:
     if st.button(t("score.start"), type="primary", key="score_start"):
         config = scoring.ScoreConfig(run_id=run_id, input=path or str(scoring.stage_dataset(value)),
                                      text_col=text_col, fast=fast, source_name=source_name)
-        folder = scoring.create_score(config)
+        folder = scoring.create_score(config, lang=lang())
         job = jobs.submit(folder, created_by=st.session_state.get("user"), kind="score", job_id=folder.name)
         if job["status"] == "queued":  # say so: a queued job announced as started is not true
             st.info(t("score.queued", name=config.name, place=jobs.queue_message(job)))
@@ -137,7 +137,7 @@ def job_card(entry: scores.ScoreEntry) -> None:
 @st.fragment(run_every=2)
 def live_jobs() -> None:
     """Progress of every scoring job; when one finishes, the whole page reruns to show its results."""
-    listed = scores.list_scores()
+    listed = scores.list_scores(lang=lang())
     shown = [e for e in listed if e.status in jobs.ACTIVE] + [e for e in listed if e.status not in jobs.ACTIVE][:10]
     if not shown:
         st.info(t("score.no_jobs"))
@@ -208,7 +208,7 @@ def results(entry: scores.ScoreEntry) -> None:
     rename(entry)
     st.page_link("pages/trends.py", label=t("score.open_trends"), icon=":material/trending_up:",
                  query_params={"source": entry.id, "lang": lang()})
-    st.plotly_chart(label_distribution_figure(summary.get("label_counts", {}), lang()), key=f"dist_{entry.id}")
+    chart(label_distribution_figure(summary.get("label_counts", {}), lang()), f"dist_{entry.id}")
     version = (scoring.score_folder(entry.id) / "scored.parquet").stat().st_mtime_ns
     frame = scored(entry.id, version)
     with st.expander(t("score.preview")):
@@ -220,7 +220,7 @@ def results(entry: scores.ScoreEntry) -> None:
 def finished_results() -> None:
     """Summary, preview and downloads of a finished job (outside the refreshing fragment, so
     downloads are not interrupted)."""
-    finished = {e.id: e for e in scores.list_scores() if e.status == "succeeded"}
+    finished = {e.id: e for e in scores.list_scores(lang=lang()) if e.status == "succeeded"}
     if not finished:
         return
     st.subheader(t("score.finished"))

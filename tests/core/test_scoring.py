@@ -302,6 +302,7 @@ def test_excel_output_keeps_texts_as_typed_strings(baseline_run, tmp_path):
 
 def test_every_output_gets_a_readable_unique_name(baseline_run, tmp_path):
     from core.errors import ConfigError
+    from core.runs import list_runs
     from core.scoring import check_display_name
 
     path, _ = review_file(tmp_path, 20, "posts.csv")
@@ -309,7 +310,8 @@ def test_every_output_gets_a_readable_unique_name(baseline_run, tmp_path):
     second = create_score(ScoreConfig(run_id=baseline_run, input=str(path), source_name="posts.csv"))
     named = create_score(ScoreConfig(run_id=baseline_run, input=str(path), name="  Weekly posts  "))
     names = [read_json(f / "score.json")["name"] for f in (first, second, named)]
-    assert names == ["easy · baseline → posts.csv", "easy · baseline → posts.csv (2)", "Weekly posts"]
+    run_name = next(r["name"] for r in list_runs() if r["id"] == baseline_run)  # "easy · TF-IDF baseline · 29 Nov"
+    assert names == [f"{run_name} → posts.csv", f"{run_name} → posts.csv (2)", "Weekly posts"]
     for bad in ("", "   ", "a\nb", "x" * 121):
         with pytest.raises(ConfigError):
             check_display_name(bad)

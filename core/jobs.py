@@ -51,6 +51,8 @@ def command_for(job: dict[str, Any], resume: bool = False) -> list[str]:
     """The exact command a worker runs; the Train page shows it."""
     if job["kind"] == "score":  # scoring resumes by itself from the parts already written
         return [sys.executable, "-m", "core", "score", "--config", job["config_path"], "--job", job["id"]]
+    if job["kind"] == "monitor":  # one run of a monitor; its folder (the job's run_id) is its id
+        return [sys.executable, "-m", "core", "monitor", "run", job["run_id"], "--job", job["id"]]
     cmd = [sys.executable, "-m", "core", "train", "--config", job["config_path"], "--job", job["id"]]
     return cmd + (["--resume"] if resume else [])
 

@@ -438,7 +438,7 @@ class History:
         if not self.parts:
             return pd.DataFrame(columns=columns or [])
         tables = [pq.read_table(self.parts_dir / name) for name in self.parts]
-        table = pa.concat_tables(tables, promote_options="default")
+        table = pa.concat_tables(tables, promote_options="permissive")  # parts may differ in string width
         if columns:
             table = table.select([c for c in columns if c in table.column_names])
         return table.to_pandas()

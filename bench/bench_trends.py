@@ -1,10 +1,12 @@
-"""Trends speed on a million scored rows (issue 6).
+"""Trends speed on a million scored rows (issues 6 and 11).
 
 Builds 1,000,000 scored rows over two years (texts drawn from sample:movie-reviews, dates as
-"YYYY-MM-DD HH:MM:SS" strings as a CSV export carries them, labels, confidences, 20 sources)
-with a planted negative surge, then times on this machine:
+"DD/MM/YYYY HH:MM:SS" strings as a European or Indian export carries them, so the per-column
+day/month decision runs on every row; labels, confidences, 20 sources) with a planted negative
+surge, then times on this machine:
 
-1. weekly aggregation plus spike detection (date parsing included, and also shown apart);
+1. weekly aggregation plus spike detection (reading the dates included; reading them, and the
+   same dates written ISO-style, also shown apart);
 2. keywords for the planted spike (its negative texts against the 8 weeks before);
 3. the whole ``analyse`` call, keywords for every spike included.
 
@@ -24,6 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+DATE_FORMAT = "%d/%m/%Y %H:%M:%S"
 
 
 def build(rows: int):
@@ -40,7 +43,7 @@ def build(rows: int):
     start = pd.Timestamp("2024-12-02")
     seconds = rng.integers(0, 730 * 86400, size=rows)
     frame = pd.DataFrame({
-        "date": (start + pd.to_timedelta(seconds, unit="s")).strftime("%Y-%m-%d %H:%M:%S"),
+        "date": (start + pd.to_timedelta(seconds, unit="s")).strftime(DATE_FORMAT),
         "text": texts[pick], "label": labels[pick],
         "confidence": rng.uniform(0.5, 1.0, size=rows).round(4),
         "source": rng.choice([f"site-{i}" for i in range(20)], size=rows),
@@ -49,7 +52,7 @@ def build(rows: int):
     surge = pd.Timestamp("2026-09-14")
     extra = 6000
     planted = pd.DataFrame({
-        "date": (surge + pd.to_timedelta(rng.integers(0, 7 * 86400, size=extra), unit="s")).strftime("%Y-%m-%d %H:%M:%S"),
+        "date": (surge + pd.to_timedelta(rng.integers(0, 7 * 86400, size=extra), unit="s")).strftime(DATE_FORMAT),
         "text": [f"Refund denied again, the support line hung up on me ({i})" for i in range(extra)],
         "label": "negative", "confidence": 0.9, "source": rng.choice([f"site-{i}" for i in range(20)], size=extra),
     })
@@ -60,16 +63,22 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=1_000_000)
     args = parser.parse_args()
-    from core import trends
+    import pandas as pd
+
+    from core import dates, trends
 
     frame = build(args.rows)
     columns = trends.Columns(date="date", label="label", text="text", confidence="confidence")
     settings = trends.TrendSettings(freq="W")
-    print(f"{len(frame):,} scored rows, {frame['date'].min()[:10]} .. {frame['date'].max()[:10]}")
+    print(f"{len(frame):,} scored rows, dates written {DATE_FORMAT}")
 
     t0 = time.perf_counter()
-    trends.parse_dates(frame["date"])
+    reading = dates.read_dates(frame["date"])
     parse_s = time.perf_counter() - t0
+    iso = pd.Series(reading.values.dt.strftime("%Y-%m-%d %H:%M:%S"))
+    t0 = time.perf_counter()
+    dates.read_dates(iso)
+    iso_s = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     prepared = trends.prepare(frame, columns, settings)
@@ -87,7 +96,9 @@ def main() -> None:
     report = trends.analyse(frame, grouped, settings)
     all_s = time.perf_counter() - t0
 
-    print(f"date parsing alone:                       {parse_s:6.2f} s")
+    print(f"reading the dates alone (day/month decided): {parse_s:6.2f} s  ({reading.how()}; "
+          f"{reading.unreadable:,} unreadable; {reading.first:%Y-%m-%d} .. {reading.last:%Y-%m-%d})")
+    print(f"the same dates written ISO-style:         {iso_s:6.2f} s")
     print(f"weekly aggregation + spike detection:     {agg_s:6.2f} s  (target < 3 s: "
           f"{'met' if agg_s < 3 else 'MISSED'}; {len(series)} weeks, {len(spikes)} spike(s))")
     print(f"keywords for the planted spike:           {kw_s:6.2f} s  (target < 5 s: "

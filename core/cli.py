@@ -235,19 +235,39 @@ def cmd_train(args: argparse.Namespace) -> int:
     return EXIT_OK if result["status"] in ("succeeded", "cancelled") else EXIT_INTERNAL
 
 
+def _lang(args: argparse.Namespace) -> str:
+    """The language the CLI writes messages in (English unless a --lang option says otherwise)."""
+    return getattr(args, "lang", None) or "en"
+
+
 def cmd_jobs_submit(args: argparse.Namespace) -> int:
     from core import jobs
+    from core.estimates import estimate_training
+    from core.i18n import render
+    from core.runs import run_name
     from core.training import create_run
+    from core.workspace import Registry
 
-    folder = create_run(_config_from_args(args), created_by=os.environ.get("USER"))
-    job = jobs.describe(jobs.submit(folder, created_by=os.environ.get("USER")))
-    _emit(job, args.json, [f"Submitted job {job['id']} (run {job['run_id']}): {job['status']}"])
+    registry = Registry()
+    config = _config_from_args(args)
+    estimate = estimate_training(config, registry)
+    folder = create_run(config, registry, created_by=os.environ.get("USER"))
+    submitted = jobs.submit(folder, registry, created_by=os.environ.get("USER"))
+    state = jobs.queue_message(submitted, registry)
+    job = {**jobs.describe(submitted, registry), "name": run_name(folder.name, registry, _lang(args)),
+           "message": render(state, _lang(args)), "estimate": estimate.to_dict()}
+    _emit(job, args.json, [f"{job['name']} (run {job['run_id']}, job {job['id']}): {job['message']}",
+                           f"  estimated duration {estimate.seconds / 60:.1f} min ({render(estimate.message, _lang(args))})"])
     return EXIT_OK
 
 
 def _job_line(job: dict[str, Any]) -> str:
+    from core.i18n import render
+    from core.jobs import ordinal
+
     progress = f"{job['step']}/{job['total_steps']}" if job["total_steps"] else "-"
-    return f"{job['id']}  {job['status']:<11} {progress:>11}  run {job['run_id']}" + (
+    place = f" ({render(ordinal(job['position']))} in line)" if job.get("position") else ""
+    return f"{job['id']}  {job['status']:<11}{place} {job.get('lane', ''):<5} {progress:>11}  run {job['run_id']}" + (
         f"  ({job['error']})" if job["error"] else "")
 
 
@@ -325,10 +345,15 @@ def cmd_runs(args: argparse.Namespace) -> int:
     from core import runs
 
     if args.verb == "list":
-        listed = runs.list_runs()
-        lines = [f"{r['id']}  {r['status']:<11} {r['method'] or '':<8} {r['dataset']:<20} "
+        listed = runs.list_runs(lang=_lang(args))
+        lines = [f"{r['id']}  {r['status']:<11} {r['name']}  "
                  f"acc {r['accuracy'] if r['accuracy'] is None else round(r['accuracy'], 4)}" for r in listed]
         _emit({"runs": listed}, args.json, lines or ["No runs yet."])
+    elif args.verb == "rename":
+        if not args.runs:
+            raise OpinionLabError("runs.err.rename_usage")
+        name = runs.rename_run(args.runs[0], " ".join(args.runs[1:]), lang=_lang(args))
+        _emit({"id": args.runs[0], "name": name}, args.json, [f"{args.runs[0]} is now called {name!r}."])
     elif args.verb == "show":
         shown = runs.show_run(args.runs[0])
         shown.pop("progress")
@@ -344,51 +369,109 @@ def cmd_runs(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_score(args: argparse.Namespace) -> int:
-    from pathlib import Path
+SCORE_VERBS = {"list": "list [--json]", "rename": "rename SCORE_ID NEW NAME", "delete": "delete SCORE_ID [--yes]"}
 
+
+def _score_worker(args: argparse.Namespace) -> tuple[dict[str, Any], Path]:
+    """A worker (or a shard) of an existing scoring job."""
     from core import jobs, scoring
     from core.workspace import Registry, read_json
 
     registry = Registry()
-    if args.config:  # a worker (or a shard) of an existing scoring job
+    if args.job:
+        _lower_priority()
+    folder = Path(args.config).parent
+    try:
+        result = scoring.run_scoring(folder, scoring.parse_shard(args.shard))
+    except BaseException as exc:
         if args.job:
-            _lower_priority()
-        folder = Path(args.config).parent
-        try:
-            result = scoring.run_scoring(folder, scoring.parse_shard(args.shard))
-        except BaseException as exc:
-            if args.job:
-                jobs.finish(args.job, "failed", str(exc), registry)
-            raise
-        if args.job:
-            state = (read_json(folder / "status.json", {}) or {}).get("status", "failed")
-            jobs.finish(args.job, "succeeded" if state == "succeeded" else state, None, registry)
+            jobs.finish(args.job, "failed", str(exc), registry)
+        raise
+    if args.job:
+        state = (read_json(folder / "status.json", {}) or {}).get("status", "failed")
+        jobs.finish(args.job, "succeeded" if state == "succeeded" else state, None, registry)
+    return result, folder
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from core import jobs, scoring
+    from core.workspace import Registry
+
+    if args.run in SCORE_VERBS:
+        return cmd_score_manage(args)
+    if args.values:
+        raise OpinionLabError("score.err.usage", usage="RUN --input PATH [--output PATH]")
+    if args.config:
+        result, folder = _score_worker(args)
     else:
         if not (args.run and args.input):
-            raise OpinionLabError("cli.err.score_needs_input")
+            raise OpinionLabError("score.err.need_run_input")
+        registry = Registry()
         config = scoring.ScoreConfig(run_id=args.run, input=args.input, output=args.output or "",
                                      text_col=args.text_col or "", fast=args.fast, batch_size=args.batch_size,
-                                     chunk_rows=args.chunk_rows, overwrite=args.overwrite)
-        folder = scoring.create_score(config, registry)
+                                     chunk_rows=args.chunk_rows, overwrite=args.overwrite,
+                                     csv_guard=not args.unchanged_csv, name=args.name or "")
+        folder = scoring.create_score(config, registry, _lang(args))
         if args.create_only:  # for sharded runs: each worker then runs --config ... --shard i/n
-            _emit({"score_id": folder.name, "config": str(folder / "score.json")}, args.json,
-                  [f"Created {folder.name}: run each shard with --config {folder / 'score.json'} --shard i/n"])
+            _emit({"score_id": folder.name, "name": config.name, "config": str(folder / "score.json")}, args.json,
+                  [f"Created {folder.name} ({config.name}): run each shard with --config {folder / 'score.json'} "
+                   "--shard i/n"])
             return EXIT_OK
-        if args.background:
-            job = jobs.describe(jobs.submit(folder, registry, os.environ.get("USER"), kind="score"), registry)
-            _emit(job, args.json, [f"Submitted scoring job {job['id']} ({folder.name})"])
+        if args.background:  # the score id is the job's id: one id for one scoring job
+            job = jobs.describe(jobs.submit(folder, registry, os.environ.get("USER"), kind="score",
+                                            job_id=folder.name), registry)
+            _emit({**job, "score_id": folder.name, "name": config.name}, args.json,
+                  [f"Submitted scoring job {job['id']} ({config.name}): {job['status']}"])
             return EXIT_OK
         result = scoring.run_scoring(folder, scoring.parse_shard(args.shard))
     if result.get("status") in ("partial", "cancelled"):
         _emit(result, args.json, [f"Scoring {result['status']}: {folder.name}"])
         return EXIT_OK
+    _emit(result, args.json, _score_lines(result, _lang(args)))
+    return EXIT_OK
+
+
+def _score_lines(result: dict[str, Any], lang: str) -> list[str]:
+    from core.i18n import render
+
     lines = [f"Scored {result['scored']:,} of {result['rows']:,} rows ({result['empty']:,} empty) at "
              f"{result['rows_per_s']:.1f} rows/s -> {result['output']}",
              "  labels: " + ", ".join(f"{k} {v:,}" for k, v in result["label_counts"].items())]
+    if result.get("export_notice"):
+        lines.append("  " + render(result["export_notice"], lang))
     if result.get("fast_agreement") is not None:
         lines.append(f"  fast mode agrees with full precision on {result['fast_agreement']:.1%} of a sample")
-    _emit(result, args.json, lines)
+    return lines
+
+
+def cmd_score_manage(args: argparse.Namespace) -> int:
+    """``score list``, ``score rename ID NAME`` and ``score delete ID --yes``."""
+    from core import scores
+    from core.i18n import format_count, format_timestamp, render
+    from core.workspace import Registry
+
+    verb, values = args.run, list(args.values)
+    if (verb == "list" and values) or (verb != "list" and len(values) < (2 if verb == "rename" else 1)) \
+            or (verb == "delete" and len(values) > 1):
+        raise OpinionLabError("score.err.usage", usage=SCORE_VERBS[verb])
+    if verb == "list":
+        listed = scores.list_scores(lang=_lang(args))
+        lines = [f"{e.id}  {e.status:<11} {format_count(e.rows_done):>10} rows  "
+                 f"{format_timestamp(e.created_at, _lang(args))}  {e.name}" for e in listed]
+        _emit({"scores": [e.to_dict() for e in listed]}, args.json, lines or ["No scoring outputs yet."])
+    elif verb == "rename":
+        entry = scores.rename_score(values[0], " ".join(values[1:]))
+        _emit(entry.to_dict(), args.json, [f"Renamed {entry.id}: {entry.name}"])
+    else:
+        registry = Registry()
+        plan = scores.removal_plan(values[0], registry)
+        question = plan.message(registry.root)
+        if not args.yes:  # deleting asks first: say what would go, and how to confirm
+            raise OpinionLabError("score.err.confirm", plan=question)
+        scores.delete_score(plan.entry.id, registry)
+        _emit({"deleted": plan.entry.id, "name": plan.entry.name, "rows": plan.rows, "files": plan.files,
+               "bytes": plan.size, "paths": [str(p) for p in plan.paths], "kept_output": plan.kept_output},
+              args.json, [f"Deleted {plan.entry.id}: " + render(question, _lang(args))])
     return EXIT_OK
 
 
@@ -398,37 +481,53 @@ def cmd_trends(args: argparse.Namespace) -> int:
     from core.exporting import to_csv_bytes
     from core.workspace import atomic_write_bytes
 
+    lang = args.lang
+    order = "DMY" if args.dayfirst else args.date_order
     settings = trends.TrendSettings(freq=args.freq, window=args.window, k=args.k, min_volume=args.min_volume,
                                     method=args.method, top_groups=args.top_groups,
-                                    negative_label=args.negative_label or "", positive_label=args.positive_label or "")
-    settings.validate()
+                                    negative_label=args.negative_label or "", positive_label=args.positive_label or "",
+                                    date_order=order, date_format=args.date_format or "",
+                                    timezone=args.timezone or "").validate()
     frame = trends.load_frame(args.path)
     suggested = trends.suggest_columns(frame)
     columns = trends.Columns(date=args.date_col or suggested["date"], label=args.label_col or suggested["label"],
                              text=args.text_col or suggested["text"],
                              confidence=args.confidence_col or suggested["confidence"], group=args.group_col)
-    report = trends.analyse(frame, columns, settings, keywords_for=args.keywords_for)
-    result = report.to_dict()
+    report = trends.analyse(frame, columns, settings, keywords_for=args.keywords_for, lang=lang)
+    result = report.to_dict(lang)
     result["columns"] = vars(columns)
-    for target, table in ((args.series_csv, report.series), (args.alerts_csv, trends.alerts_table(report))):
+    for target, table in ((args.series_csv, report.series), (args.alerts_csv, trends.alerts_table(report, lang))):
         if target:
             atomic_write_bytes(Path(target), to_csv_bytes(table))
-    lines = [f"{result['rows_used']:,} of {result['rows']:,} rows over {len(result['series'])} periods "
-             f"({trends.FREQUENCIES[settings.freq]}s); labels: {', '.join(result['labels'])}"]
+    _emit(result, args.json, _trend_lines(report, result, lang))
+    return EXIT_OK
+
+
+def _trend_lines(report: Any, result: dict[str, Any], lang: str) -> list[str]:
+    """The report as text: how the dates were read, one line per period, one per spike."""
+    from core import trends
+    from core.i18n import render
+
+    lines = [f"{result['rows_used']:,} of {result['rows']:,} rows; labels: {', '.join(result['labels'])}",
+             f"dates ({report.prepared.dates.unreadable:,} unreadable): {render(trends.date_summary(report), lang)}"]
     lines += [f"  note: {n}" for n in result["notes"]]
     lines.append(f"{'period':<12}{'volume':>8}  " + "  ".join(f"{lab:>10}" for lab in result["labels"])
                  + ("  net" if report.prepared.positive and report.prepared.negative else ""))
     for row in result["series"]:
-        net = f"  {row['net_sentiment']:+.2f}" if row.get("net_sentiment") is not None else ""
-        lines.append(f"{row['period']:<12}{row['volume']:>8}  " + "  ".join(f"{row[lab]:>10}" for lab in result["labels"]) + net)
-    lines.append(f"{len(report.spikes)} spike(s), newest first:" if report.spikes else "No spikes.")
-    for spike in result["spikes"]:
-        where = f" [{spike['group']}]" if spike["group"] else ""
-        words = ", ".join(k["term"] for k in spike["keywords"][:8])
-        lines.append(f"  {spike['label']}{where} {spike['metric']} {spike['value']:.3g} vs usual {spike['baseline']:.3g} "
-                     f"({spike['severity']}){': ' + words if words else ''}")
-    _emit(result, args.json, lines)
-    return EXIT_OK
+        net = row.get("net_sentiment")
+        net = "" if "net_sentiment" not in row else "      —" if net is None else f"  {net:+.2f}"
+        lines.append(f"{row['period']:<12}{row['volume']:>8,}  " + "  ".join(f"{row[lab]:>10,}" for lab in result["labels"])
+                     + net)
+    lines.append(f"{len(report.spikes)} spike(s), newest first (each against at least {trends.MIN_BASELINE} "
+                 "periods with texts):" if report.spikes else "No spikes.")
+    for spike in report.spikes:
+        where = f" [{spike.group}]" if spike.group else ""
+        words = ", ".join(k["term"] for k in spike.keywords[:8])
+        lines.append(f"  {trends.period_label(spike.period, report.prepared.settings.freq, lang)}{where} {spike.metric} "
+                     f"{trends.format_value(spike.metric, spike.value)} vs usual "
+                     f"{trends.format_value(spike.metric, spike.baseline)} ({spike.ratio:.1f}×, {spike.severity})"
+                     f"{': ' + words if words else ''}")
+    return lines
 
 
 # monitors ----------------------------------------------------------------------------------
@@ -704,19 +803,27 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("text")
     explain.add_argument("--json", action="store_true")
     explain.set_defaults(func=cmd_explain)
-    score = groups.add_parser("score", help="score a file of texts with a finished run's model")
-    score.add_argument("run", nargs="?", help="the run whose model scores")
+    score = groups.add_parser("score", help="score a file of texts with a finished run's model; list, rename or "
+                                             "delete scoring outputs")
+    score.add_argument("run", nargs="?", help="the run whose model scores; or list | rename SCORE_ID NAME | "
+                                              "delete SCORE_ID")
+    score.add_argument("values", nargs="*", help=argparse.SUPPRESS)
     score.add_argument("--input", help="CSV, TSV, Excel, JSON Lines or Parquet")
     score.add_argument("--output", help="where to write: .csv, .parquet or .xlsx")
+    score.add_argument("--name", help="a readable name (default: model → input file)")
     score.add_argument("--text-col", dest="text_col")
     score.add_argument("--fast", action="store_true", help="int8 dynamic quantisation on CPU")
     score.add_argument("--batch-size", dest="batch_size", type=int, default=64)
     score.add_argument("--chunk-rows", dest="chunk_rows", type=int, default=5000)
     score.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    score.add_argument("--unchanged-csv", dest="unchanged_csv", action="store_true",
+                       help="CSV output for other tools: every cell as it is, plain UTF-8 (the default CSV is for "
+                            "spreadsheets: cells they would run as formulas get a leading apostrophe)")
     score.add_argument("--background", action="store_true", help="submit as a background job")
     score.add_argument("--shard", help="i/n: score every n-th chunk starting at i (several workers)")
     score.add_argument("--create-only", dest="create_only", action="store_true",
                        help="only create the scoring job (for sharded workers)")
+    score.add_argument("--yes", action="store_true", help="score delete: confirm (without it, says what would go)")
     score.add_argument("--config", help=argparse.SUPPRESS)
     score.add_argument("--job", help=argparse.SUPPRESS)
     score.add_argument("--json", action="store_true")
@@ -729,8 +836,17 @@ def build_parser() -> argparse.ArgumentParser:
     trend.add_argument("--text-col", dest="text_col", help="the text column, for keywords (default: detected)")
     trend.add_argument("--confidence-col", dest="confidence_col")
     trend.add_argument("--group-col", dest="group_col", help="source, product, brand, region ...")
+    trend.add_argument("--date-order", dest="date_order", default="auto", choices=["auto", "DMY", "MDY", "YMD"],
+                       help="day/month order of dates such as 07/10/2026 (default: decided from the whole column; "
+                            "when every date is ambiguous, month first, or year first with --lang zh)")
+    trend.add_argument("--dayfirst", action="store_true", help="dates are day first (same as --date-order DMY)")
+    trend.add_argument("--date-format", dest="date_format",
+                       help="a strftime format for the date column, e.g. '%%d/%%m/%%Y %%H:%%M' (replaces all guessing)")
+    trend.add_argument("--timezone", help="group dates that carry a UTC offset by this IANA zone's clock "
+                                          "(default: each date's own local time), e.g. Asia/Shanghai")
     trend.add_argument("--freq", default="W", choices=["D", "W", "M"], help="day, week or month")
-    trend.add_argument("--window", type=int, default=8, help="periods in the baseline before each point")
+    trend.add_argument("--window", type=int, default=8, help="periods before each point that form its baseline; "
+                                                            "at least 4 of them must have texts")
     trend.add_argument("--k", type=float, default=3.5, help="robust deviations above the baseline for a spike")
     trend.add_argument("--min-volume", dest="min_volume", type=int, default=30)
     trend.add_argument("--method", default="mad", choices=["mad", "std"])
@@ -750,9 +866,10 @@ def build_parser() -> argparse.ArgumentParser:
     hasher.add_argument("--stdin", action="store_true", help="read the password from standard input")
     hasher.add_argument("--json", action="store_true")
     hasher.set_defaults(func=cmd_auth_hash)
-    runs_parser = groups.add_parser("runs", help="list, show or compare runs")
-    runs_parser.add_argument("verb", choices=["list", "show", "compare"])
-    runs_parser.add_argument("runs", nargs="*")
+    runs_parser = groups.add_parser("runs", help="list, show, compare or rename runs")
+    runs_parser.add_argument("verb", choices=["list", "show", "compare", "rename"])
+    runs_parser.add_argument("runs", nargs="*", help="run ids (rename: the run id, then its new name; "
+                                                     "an empty name brings back the one made from its settings)")
     runs_parser.add_argument("--json", action="store_true")
     runs_parser.set_defaults(func=cmd_runs)
     return parser

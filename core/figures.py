@@ -193,15 +193,16 @@ SENTIMENT_COLOURS = {"negative": "#d62728", "positive": "#2ca02c"}
 
 def sentiment_share_figure(series: pd.DataFrame, labels: list[str], lang: str = "en", positive: str | None = None,
                            negative: str | None = None) -> go.Figure:
-    """Stacked share of each label per period (100% per period); negative red, positive green."""
+    """Share of each label per period, stacked to 100%; negative red, positive green. A period
+    without texts has no bar (a gap), not a drop to 0%."""
     fig = go.Figure()
     for label in labels:
         colour = {negative: SENTIMENT_COLOURS["negative"], positive: SENTIMENT_COLOURS["positive"]}.get(label)
-        fig.add_scatter(x=series["period"], y=series[f"share_{label}"], name=str(label), mode="lines",
-                        line=dict(color=colour) if colour else None,
-                        stackgroup="share", customdata=series[str(label)],
-                        hovertemplate="%{x|%Y-%m-%d}: %{y:.1%} (%{customdata:,})<extra>" + str(label) + "</extra>")
+        fig.add_bar(x=series["period"], y=series[f"share_{label}"], name=str(label),
+                    marker_color=colour, customdata=series[str(label)],
+                    hovertemplate="%{x|%Y-%m-%d}: %{y:.1%} (%{customdata:,})<extra>" + str(label) + "</extra>")
     fig.update_layout(template=_TEMPLATE, height=300, margin=dict(t=20, b=30, l=50, r=10), hovermode="x unified",
+                      barmode="stack", bargap=0.1,
                       yaxis=dict(title=t("chart.share", lang), tickformat=".0%", range=[0, 1]),
                       legend_title_text=t("chart.label", lang))
     return fig
@@ -241,7 +242,8 @@ def net_sentiment_figure(series: pd.DataFrame, spikes: list | None = None, negat
         fig.add_scatter(x=[s.period for s in marks], y=[by_period.get(s.period) for s in marks], mode="markers",
                         marker=dict(symbol="x", size=14, color="#d62728", line=dict(width=2)),
                         name=t("chart.spike", lang),
-                        text=[f"{s.value:.0%} vs {s.baseline:.0%}" for s in marks],
+                        text=[t("trends.chart.against_usual", lang, value=f"{s.value:.0%}", usual=f"{s.baseline:.0%}")
+                              for s in marks],
                         hovertemplate="%{x|%Y-%m-%d}: %{text}<extra></extra>")
     if column == "net_sentiment":
         fig.add_hline(y=0, line_dash="dot", line_color="#999")
@@ -250,14 +252,17 @@ def net_sentiment_figure(series: pd.DataFrame, spikes: list | None = None, negat
     return fig
 
 
-def group_heatmap_figure(group_series: pd.DataFrame, value: str, lang: str = "en") -> go.Figure:
-    """Groups × periods, coloured by ``value`` (net sentiment, a share or volume)."""
+def group_heatmap_figure(group_series: pd.DataFrame, value: str, lang: str = "en", other: str | None = None) -> go.Figure:
+    """Groups × periods, coloured by ``value`` (net sentiment, a share or volume); a period
+    without texts in a group is an empty cell. ``other`` names the catch-all group, shown in ``lang``."""
     pivot = group_series.pivot(index="group", columns="period", values=value)
     diverging = value == "net_sentiment"
+    names = [t("trends.group_other", lang) if g == other else str(g) for g in pivot.index]
+    shown = "%{z:,}" if value == "volume" else "%{z:.0%}"
     fig = go.Figure(go.Heatmap(
-        z=pivot.to_numpy(), x=pivot.columns, y=[str(g) for g in pivot.index],
+        z=pivot.to_numpy(), x=pivot.columns, y=names,
         colorscale="RdBu" if diverging else "Reds", zmid=0 if diverging else None,
-        hovertemplate="%{y} · %{x|%Y-%m-%d}: %{z:.2f}<extra></extra>"))
+        hovertemplate="%{y} · %{x|%Y-%m-%d}: " + shown + "<extra></extra>"))
     fig.update_layout(template=_TEMPLATE, height=120 + 28 * len(pivot), margin=dict(t=20, b=30, l=120, r=10))
     return fig
 
@@ -267,9 +272,11 @@ def keywords_figure(keywords: list[dict], lang: str = "en") -> go.Figure:
     items = list(reversed(keywords))
     fig = go.Figure(go.Bar(
         x=[k["score"] for k in items], y=[k["term"] for k in items], orientation="h",
-        customdata=[[k["count"], k["share"], k["baseline_share"] or 0] for k in items],
-        hovertemplate="%{y}: z=%{x:.1f}, %{customdata[0]} texts (%{customdata[1]:.0%} vs "
-                      "%{customdata[2]:.0%} before)<extra></extra>", marker_color="#d62728"))
+        customdata=[[k["count"], k["share"], k["baseline_share"]] for k in items],
+        hovertemplate="%{y}: z=%{x:.1f}, " + t("trends.chart.keyword_hover", lang, count="%{customdata[0]}",
+                                               share="%{customdata[1]:.0%}", before="%{customdata[2]:.0%}")
+                      + "<extra></extra>",
+        marker_color="#d62728"))
     fig.update_layout(template=_TEMPLATE, height=80 + 24 * len(items), margin=dict(t=10, b=30, l=140, r=10),
                       xaxis_title=t("chart.overrepresented", lang))
     return fig

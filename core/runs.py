@@ -1,9 +1,14 @@
-"""Finished runs: listing, details, comparison, evaluation on any split or file, and exports."""
+"""Finished runs: listing, names, details, comparison, evaluation on any split or file, exports,
+and what deleting a run would remove."""
 
 from __future__ import annotations
 
+import datetime as dt
 import io
+import unicodedata
 import zipfile
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -11,29 +16,160 @@ import pandas as pd
 
 from core import datasets as store
 from core.data import SPLITS, ColumnMapping, detect_columns, read_table
-from core.errors import DataError
+from core.errors import ConfigError, DataError, NotFoundError
 from core.evaluation import full_report, map_labels
+from core.i18n import DEFAULT_LANGUAGE, Message, has, msg, t
 from core.predict import load_predictor, require_finished, run_folder
 from core.training import read_progress
 from core.workspace import Registry, read_json
 
+NAME_MAX = 80  # characters of a run's name
 
-def list_runs(registry: Registry | None = None) -> list[dict[str, Any]]:
+
+def list_runs(registry: Registry | None = None, lang: str = DEFAULT_LANGUAGE) -> list[dict[str, Any]]:
+    """Every run, newest first; ``name`` is the user's name for it or one made from its settings
+    in ``lang`` (display text only: ids, never names, find runs and folders)."""
     registry = registry or Registry()
     out = []
-    for run in registry.runs():
+    listed = registry.runs()
+    names = run_names(listed, lang)
+    for run in listed:
         folder = registry.root / "runs" / run["id"]
         status = read_json(folder / "status.json", {}) or {}
         config = read_json(folder / "config.json", {}) or {}
         metrics = status.get("metrics") or {}
         out.append({
-            "id": run["id"], "dataset": run["name"], "status": status.get("status", run["status"]),
+            "id": run["id"], "name": names[run["id"]], "custom_name": bool(run.get("name")),
+            "dataset": run["dataset"], "status": status.get("status", run["status"]),
             "method": config.get("method"), "model": config.get("model"), "preset": config.get("preset"),
             "accuracy": metrics.get("accuracy"), "macro_f1": metrics.get("macro_f1"),
             "baseline_accuracy": metrics.get("baseline_accuracy"), "created_at": run["created_at"],
             "reason": status.get("reason"),
         })
     return out
+
+
+def auto_name(run: dict[str, Any], lang: str = DEFAULT_LANGUAGE) -> str:
+    """"dataset · method · model · date", e.g. "movie-reviews · LoRA · MiniLM · 28 Nov"."""
+    info = run.get("info") or {}
+    method = str(info.get("method") or "")
+    parts = [run.get("dataset") or "—", t(f"runs.method.{method}", lang) if has(f"runs.method.{method}") else method]
+    if method != "baseline":  # the TF-IDF baseline uses no model
+        parts.append(_model_label(str(info.get("model") or "default"), lang))
+    parts.append(_day(run["created_at"], lang))
+    return " · ".join(p for p in parts if p)
+
+
+def _model_label(model: str, lang: str) -> str:
+    if has(f"runs.model.{model}"):
+        return t(f"runs.model.{model}", lang)
+    return Path(model.rstrip("/")).name or model  # a folder or a hub id such as org/name: its last part
+
+
+def _day(timestamp: float, lang: str) -> str:
+    day = dt.datetime.fromtimestamp(float(timestamp))
+    key = "runs.day" if day.year == dt.date.today().year else "runs.day_year"
+    return t(key, lang, day=day.day, month=t(f"runs.month.{day.month}", lang), year=day.year)
+
+
+def run_names(runs: list[dict[str, Any]], lang: str = DEFAULT_LANGUAGE) -> dict[str, str]:
+    """Each registry run's name by id. Made-up names that come out equal (same settings, same
+    day) are told apart in order of creation: "…· 28 Nov", "…· 28 Nov (2)"."""
+    names: dict[str, str] = {}
+    seen: Counter[str] = Counter()
+    for run in sorted(runs, key=lambda r: r["created_at"]):
+        if run.get("name"):
+            names[run["id"]] = run["name"]
+            continue
+        made = auto_name(run, lang)
+        seen[made] += 1
+        names[run["id"]] = made if seen[made] == 1 else f"{made} ({seen[made]})"
+    return names
+
+
+def run_name(run_id: str, registry: Registry | None = None, lang: str = DEFAULT_LANGUAGE) -> str:
+    registry = registry or Registry()
+    names = run_names(registry.runs(), lang)
+    if run_id not in names:
+        raise NotFoundError("runs.err.not_found", run=run_id)
+    return names[run_id]
+
+
+def clean_run_name(name: str | None) -> str | None:
+    """A typed name made tidy (line breaks, tabs and runs of spaces become one space), None when
+    blank; refuses other control and format characters (escape codes, text-direction overrides)
+    and names over ``NAME_MAX`` characters. Names are shown, never used as paths."""
+    cleaned = " ".join((name or "").split())
+    if not cleaned:
+        return None
+    if len(cleaned) > NAME_MAX:
+        raise ConfigError("runs.err.name_long", length=len(cleaned), limit=NAME_MAX)
+    if any(unicodedata.category(ch).startswith("C") for ch in cleaned):
+        raise ConfigError("runs.err.name_chars")
+    return cleaned
+
+
+def rename_run(run_id: str, name: str | None, registry: Registry | None = None,
+               lang: str = DEFAULT_LANGUAGE) -> str:
+    """Give a run a name of the user's; a blank name brings back the one made from its settings.
+
+    Returns the name the run now shows."""
+    registry = registry or Registry()
+    if not registry.rename_run(run_id, clean_run_name(name)):
+        raise NotFoundError("runs.err.not_found", run=run_id)
+    return run_name(run_id, registry, lang)
+
+
+@dataclass(frozen=True)
+class DeletionPlan:
+    """What deleting a run would remove (and what it leaves), for the confirmation a person reads."""
+
+    run_id: str
+    removes: list[Message] = field(default_factory=list)
+    keeps: list[Message] = field(default_factory=list)
+    size_bytes: int = 0
+
+    @property
+    def has_outputs(self) -> bool:
+        """Whether the run made anything worth a confirmation (a model, checkpoints, predictions, metrics)."""
+        return bool(self.removes)
+
+
+def deletion_plan(run_id: str, registry: Registry | None = None) -> DeletionPlan:
+    registry = registry or Registry()
+    folder = registry.root / "runs" / run_id
+    removes: list[Message] = []
+    if (folder / "model").is_dir():
+        removes.append(msg("runs.delete.model", size=size_text(_bytes(folder / "model"))))
+    checkpoints = [p for p in (folder / "checkpoints").glob("*") if p.is_dir() and not p.name.startswith(".")]
+    if checkpoints:
+        removes.append(msg("runs.delete.checkpoints", n=len(checkpoints),
+                           size=size_text(_bytes(folder / "checkpoints"))))
+    predictions = folder / "predictions_test.parquet"
+    if predictions.is_file():
+        import pyarrow.parquet as pq
+
+        removes.append(msg("runs.delete.predictions", n=pq.ParquetFile(predictions).metadata.num_rows))
+    if (folder / "metrics.json").is_file():
+        removes.append(msg("runs.delete.metrics"))
+    if removes:
+        removes.append(msg("runs.delete.record"))
+    scored = sum(1 for path in (registry.root / "scores").glob("*/score.json")
+                 if (read_json(path, {}) or {}).get("run_id") == run_id)
+    keeps = [msg("runs.delete.scores_stay", n=scored)] if scored else []
+    return DeletionPlan(run_id, removes, keeps, _bytes(folder))
+
+
+def _bytes(path: Path) -> int:
+    return sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file()) if Path(path).exists() else 0
+
+
+def size_text(size: int) -> str:
+    """Bytes as 1.2 MB (decimal units, one decimal; the same in every language)."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
+        if size >= scale:
+            return f"{size / scale:.1f} {unit}"
+    return f"{size} B"
 
 
 def show_run(run_id: str, registry: Registry | None = None) -> dict[str, Any]:

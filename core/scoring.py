@@ -15,30 +15,32 @@ import os
 import re
 import signal
 import time
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from core.data import (
-    FORMATS,
-    choose_delimiter,
-    clean_columns,
-    detect_columns,
-    detect_encoding,
-    numeric_share,
-    read_table,
-)
+from core.data import FORMATS, detect_columns, numeric_share
 from core.errors import ConfigError, DataError, OpinionLabError
-from core.exporting import escape_formulas
+from core.exporting import Export
+from core.i18n import msg
 from core.predict import Predictor, load_predictor
+from core.score_io import (  # noqa: F401  (re-exported: callers read inputs and write outputs through scoring)
+    EXCEL_MAX_ROWS,
+    OUTPUT_FORMATS,
+    ChunkReader,
+    count_rows,
+    iter_chunks,
+    release_memory,
+    write_output,
+)
 from core.workspace import Registry, atomic_write_json, disk_error, inside, new_id, read_json
 
-EXCEL_MAX_ROWS = 1_048_575  # one row of the sheet is the header
-OUTPUT_FORMATS = {".csv": "csv", ".parquet": "parquet", ".xlsx": "excel"}
+PROGRESS_BATCHES = 8  # batches per progress update: ~8 s apart at 60 rows/s on a CPU
+STATUS_EVERY_S = 1.0  # the status file is rewritten at most this often within a chunk
 
 
 @dataclass
@@ -53,83 +55,57 @@ class ScoreConfig:
     batch_size: int = field(default=64, metadata={"help": "Texts per model call. 32-256."})
     chunk_rows: int = field(default=5000, metadata={"help": "Rows read, scored and saved at a time."})
     overwrite: bool = field(default=False, metadata={"help": "Replace an existing output file."})
-    score_id: str = field(default="", metadata={"help": "Set when the job is created."})
+    csv_guard: bool = field(default=True, metadata={
+        "help": "CSV output for spreadsheets: cells a spreadsheet would run as formulas get a leading "
+                "apostrophe. False writes every cell unchanged (for other tools)."})
+    name: str = field(default="", metadata={"help": "A readable name (\"model → input file\"); editable."})
+    source_name: str = field(default="", metadata={
+        "help": "The input as the person knows it (the uploaded file's name, a dataset); shown, never a path."})
+    created_at: float = field(default=0.0, metadata={"help": "When the job was created (epoch seconds)."})
+    score_id: str = field(default="", metadata={"help": "Set when the job is created; also its job's id."})
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-
-# ----------------------------------------------------------------------------------------
-# Reading in chunks
-# ----------------------------------------------------------------------------------------
-def _head_bytes(path: Path, size: int = 1 << 20) -> bytes:
-    with open(path, "rb") as fh:
-        head = fh.read(size)
-    cut = head.rfind(b"\n")
-    return head[:cut + 1] if 0 < cut < len(head) - 1 else head
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> ScoreConfig:
+        """Older score.json files lack the newer fields (their defaults apply); unknown keys are ignored."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})
 
 
-def iter_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
-    """The file's rows as DataFrames of strings, ``chunk_rows`` at a time."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"The input file {str(path)!r} does not exist. Check the path.")
-    fmt = FORMATS.get(path.suffix.lower(), "csv")
-    with open(path, "rb") as fh:
-        magic = fh.read(4)
-    if magic == b"PAR1":
-        fmt = "parquet"
-    elif magic == b"PK\x03\x04":
-        fmt = "excel"
-    if fmt == "parquet":
-        import pyarrow.parquet as pq
-
-        try:
-            for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_rows):
-                yield clean_columns(batch.to_pandas(), [])
-        except Exception as exc:  # pyarrow raises several kinds for damaged files
-            raise DataError(f"{path.name!r} is not a readable Parquet file ({str(exc)[:120]}).") from exc
-        return
-    if fmt in ("excel", "json"):
-        frame = read_table(path).frame
-        for start in range(0, len(frame), chunk_rows):
-            yield frame.iloc[start:start + chunk_rows].reset_index(drop=True)
-        return
-    head = _head_bytes(path)
-    if not head.strip():
-        raise DataError(f"The file {path.name!r} is empty.")
-    encoding = detect_encoding(head, path.name)
-    if fmt == "jsonl":
-        reader = pd.read_json(path, lines=True, chunksize=chunk_rows, dtype=False, encoding=encoding)
-    else:
-        first_line = head.decode(encoding, errors="ignore").lstrip("\ufeff").splitlines()[0]
-        delimiter = choose_delimiter(first_line, fmt) or ","
-        # pandas' chunked C parser reads as it goes: its memory stays flat with the file size
-        # (pyarrow's streaming CSV reader reads ahead in proportion to the file)
-        reader = pd.read_csv(path, sep=delimiter, encoding=encoding, dtype=str, keep_default_na=False,
-                             na_filter=False, chunksize=chunk_rows, on_bad_lines="error")
-    rows = 0
-    try:
-        for chunk in reader:
-            rows += len(chunk)
-            yield clean_columns(chunk, [])
-    except (pd.errors.ParserError, ValueError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path.name!r} is damaged after row {rows:,} ({str(exc).splitlines()[-1][:160]}). "
-                        f"The {rows:,} rows before it were scored and kept; fix or cut the file and resume.") from exc
+NAME_MAX_CHARS = 120
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
-def count_rows(path: Path) -> int | None:
-    """Rows in the file when cheap to know (Parquet metadata), else an estimate from its size."""
-    path = Path(path)
-    try:
-        import pyarrow.parquet as pq
+def check_display_name(name: str) -> str:
+    """A name a person gave a scoring output: display text only (never a path), one line."""
+    cleaned = str(name or "").strip()
+    if not cleaned or len(cleaned) > NAME_MAX_CHARS or _CONTROL.search(cleaned):
+        raise ConfigError("score.err.bad_name", name=cleaned[:40], limit=NAME_MAX_CHARS)
+    return cleaned
 
-        return pq.ParquetFile(path).metadata.num_rows
-    except Exception:  # not Parquet: estimate below
-        pass
-    head = _head_bytes(path, 1 << 18)
-    lines = max(head.count(b"\n"), 1)
-    return max(1, int(path.stat().st_size / (len(head) / lines)) - 1)
+
+def model_name(run: dict[str, Any]) -> str:
+    """A run as a person knows it: its own name, else "dataset · preset" (e.g. "movie-reviews · quick")."""
+    if run.get("name"):
+        return str(run["name"])
+    parts = [run.get("dataset"), run.get("preset") or run.get("method")]
+    return " · ".join(str(p) for p in parts if p) or str(run.get("id", ""))
+
+
+def default_name(model: str, source: str, taken: set[str] | frozenset[str] = frozenset()) -> str:
+    """"model → input file", numbered when that name is already taken: "… → posts.csv (2)"."""
+    base = f"{model} → {source}"[:NAME_MAX_CHARS - 5]
+    name, n = base, 1
+    while name in taken:
+        n += 1
+        name = f"{base} ({n})"
+    return name
+
+
+def _names_in_use(registry: Registry) -> set[str]:
+    return {(read_json(p, {}) or {}).get("name", "") for p in (registry.root / "scores").glob("*/score.json")}
 
 
 # ----------------------------------------------------------------------------------------
@@ -157,13 +133,21 @@ def agreement(full: Predictor, fast: Predictor, texts: list[str]) -> float:
     return float((full.predict_proba(texts).argmax(1) == fast.predict_proba(texts).argmax(1)).mean())
 
 
-def score_frame(predictor: Predictor, frame: pd.DataFrame, text_col: str, batch_size: int = 64) -> pd.DataFrame:
-    """``frame`` plus ``label``, ``confidence`` and ``prob_<label>``; empty texts get empty predictions."""
+def score_frame(predictor: Predictor, frame: pd.DataFrame, text_col: str, batch_size: int = 64,
+                on_rows: Callable[[int], None] | None = None) -> pd.DataFrame:
+    """``frame`` plus ``label``, ``confidence`` and ``prob_<label>``; empty texts get empty predictions.
+
+    The texts are predicted a slice at a time and ``on_rows(rows of frame done)`` is called after
+    each, so a chunk of thousands of rows still shows its progress every few seconds."""
     texts = frame[text_col].astype("str").fillna("").str.strip()
     filled = np.flatnonzero((texts != "").to_numpy())
     probs = np.full((len(frame), len(predictor.labels)), np.nan, dtype=np.float32)
-    if len(filled):
-        probs[filled] = predictor.predict_proba(texts.iloc[filled].tolist(), batch_size=batch_size)
+    step = max(batch_size * PROGRESS_BATCHES, 256)  # slices long enough to keep length-sorted batches tight
+    for start in range(0, len(filled), step):
+        rows = filled[start:start + step]
+        probs[rows] = predictor.predict_proba(texts.iloc[rows].tolist(), batch_size=batch_size)
+        if on_rows is not None:
+            on_rows(int(rows[-1]) + 1)
     out = frame.copy()
     labels = np.array(predictor.labels, dtype=object)
     best = np.where(np.isnan(probs).any(axis=1), -1, np.nan_to_num(probs).argmax(axis=1))
@@ -175,48 +159,95 @@ def score_frame(predictor: Predictor, frame: pd.DataFrame, text_col: str, batch_
     return out
 
 
+@dataclass
+class RateMeter:
+    """Rows per second of the recent past, for the live rate and ETA.
+
+    An exponential average over time with a half-life of ``half_life_s``: a machine that gets
+    busier (or freer) shows in the rate within about a minute, and one slow slice does not swing
+    the ETA; the mean since the start would still promise the old speed long after it changed."""
+
+    started: float
+    half_life_s: float = 30.0
+    rate: float | None = None
+    _last_time: float | None = None
+    _last_rows: int = 0
+
+    def update(self, now: float, rows: int) -> float | None:
+        """``rows`` scored in total by ``now``; returns the smoothed rate."""
+        last = self.started if self._last_time is None else self._last_time
+        seconds = now - last
+        if seconds <= 0:
+            return self.rate
+        instant = (rows - self._last_rows) / seconds
+        weight = 1.0 if self.rate is None else 1.0 - 0.5 ** (seconds / self.half_life_s)
+        self.rate = instant if self.rate is None else self.rate + weight * (instant - self.rate)
+        self._last_time, self._last_rows = now, rows
+        return self.rate
+
+    def eta(self, remaining: int) -> float | None:
+        return remaining / self.rate if self.rate else None
+
+
 def score_folder(score_id: str, registry: Registry | None = None) -> Path:
     """The folder of a scoring job; ids are generated, so anything else is refused outright."""
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]{0,80}", str(score_id)):
-        raise ConfigError(f"{score_id!r} is not a scoring job id (they look like score_1a2b3c4d5e6f).")
+        raise ConfigError("score.err.bad_id", score_id=str(score_id)[:80])
     registry = registry or Registry()
     return inside(registry.root, "scores", score_id)
 
 
-def create_score(config: ScoreConfig, registry: Registry | None = None) -> Path:
-    """Check the inputs and write the job's folder with its config."""
+def _check_output(config: ScoreConfig) -> None:
+    if not config.output:
+        return
+    out = Path(config.output)
+    if out.suffix.lower() not in OUTPUT_FORMATS:
+        raise ConfigError("score.err.output_format", filename=out.name)
+    if out.exists() and not config.overwrite:
+        raise ConfigError("score.err.output_exists", path=config.output)
+
+
+def _check_texts(config: ScoreConfig, source: Path) -> None:
+    """The text column exists and holds texts (detected when not named), judged on the first rows."""
+    first = next(iter_chunks(source, min(config.chunk_rows, 2000)), None)
+    if first is None or len(first) == 0:
+        raise DataError("score.err.no_rows", filename=source.name)
+    if not config.text_col:
+        config.text_col = detect_columns(first).text or ""
+    columns = ", ".join(map(repr, first.columns))
+    if not config.text_col or config.text_col not in first.columns:
+        raise DataError("score.err.no_text_col", column=config.text_col, filename=source.name, columns=columns)
+    texts = first[config.text_col].astype("str")
+    if numeric_share(texts) >= 0.95:
+        raise DataError("score.err.numbers_only", column=config.text_col, filename=source.name, columns=columns)
+    if (texts.str.strip() == "").all():
+        raise DataError("score.err.empty_texts", column=config.text_col, rows=f"{len(first):,}",
+                        filename=source.name, columns=columns)
+
+
+def create_score(config: ScoreConfig, registry: Registry | None = None, lang: str = "en") -> Path:
+    """Check the inputs and write the job's folder with its config and its readable name (made
+    in ``lang``, the language of the person who starts it; editable afterwards)."""
     from core.predict import require_finished
+    from core.runs import list_runs
 
     registry = registry or Registry()
     require_finished(config.run_id, registry)
     source = Path(config.input)
     if not source.is_file():
-        raise DataError(f"The input file {config.input!r} does not exist. Check the path.")
-    if config.output:
-        out = Path(config.output)
-        if out.suffix.lower() not in OUTPUT_FORMATS:
-            raise ConfigError(f"The output {out.name!r} must end in .csv, .parquet or .xlsx.")
-        if out.exists() and not config.overwrite:
-            raise ConfigError(f"The output file {config.output!r} already exists. Choose another name, or pass "
-                              "--overwrite to replace it.")
-    first = next(iter_chunks(source, min(config.chunk_rows, 2000)), None)
-    if first is None or len(first) == 0:
-        raise DataError(f"{source.name!r} has no rows to score.")
-    if not config.text_col:
-        config.text_col = detect_columns(first).text or ""
-    columns = ", ".join(map(repr, first.columns))
-    if not config.text_col or config.text_col not in first.columns:
-        raise DataError(f"No text column {config.text_col or ''!r} in {source.name!r}: columns are {columns}. "
-                        "Name the column with the texts (--text-col).")
-    if numeric_share(first[config.text_col].astype("str")) >= 0.95:
-        raise DataError(f"The column {config.text_col!r} of {source.name!r} holds only numbers, not texts. "
-                        f"Choose the column with the reviews; columns are {columns}.")
-    if (first[config.text_col].astype("str").str.strip() == "").all():
-        raise DataError(f"The text column {config.text_col!r} is empty in the first {len(first):,} rows of "
-                        f"{source.name!r}. Choose the column with the texts; columns are {columns}.")
+        raise DataError("score.err.no_input", path=config.input)
+    _check_output(config)
+    _check_texts(config, source)
     if config.batch_size < 1 or config.chunk_rows < 1:
-        raise ConfigError("Batch size and chunk rows must be at least 1.")
+        raise ConfigError("score.err.sizes")
     config.score_id = config.score_id or new_id("score")
+    config.source_name = config.source_name or source.name
+    if config.name:
+        config.name = check_display_name(config.name)
+    else:
+        run = next((r for r in list_runs(registry, lang) if r["id"] == config.run_id), {"id": config.run_id})
+        config.name = default_name(model_name(run), config.source_name, _names_in_use(registry))
+    config.created_at = config.created_at or time.time()
     folder = score_folder(config.score_id, registry)
     (folder / "parts").mkdir(parents=True, exist_ok=True)
     atomic_write_json(folder / "score.json", config.to_dict())
@@ -224,24 +255,66 @@ def create_score(config: ScoreConfig, registry: Registry | None = None) -> Path:
     return folder
 
 
-def run_scoring(folder: Path, shard: tuple[int, int] = (0, 1), progress_log: bool = True) -> dict[str, Any]:
-    """Score every chunk that has no part yet (of this shard), then merge when all are there."""
-    folder = Path(folder)
-    config = ScoreConfig(**read_json(folder / "score.json"))
-    status_path = folder / "status.json"
-    previous = read_json(status_path, {}) or {}
-    started = time.time()
+@dataclass
+class _Progress:
+    """Where a scoring job stands: its status file (read by the page and ``jobs list``) and its
+    progress log. ``rows_done`` counts data rows of finished chunks, skipped ones included;
+    ``new_rows`` only those this process scored, so the rate is the machine's real speed."""
 
-    def log(event: str, **values: Any) -> None:
-        if progress_log:
-            with open(folder / "progress.jsonl", "a", encoding="utf-8") as fh:
+    folder: Path
+    log_events: bool = True
+    total: int | None = None
+    rows_done: int = 0
+    new_rows: int = 0
+    started: float = field(default_factory=time.time)
+    meter: RateMeter = field(default_factory=lambda: RateMeter(time.time()))
+    _written: float = 0.0
+
+    def status(self, state: str, **values: Any) -> None:
+        path = self.folder / "status.json"
+        record = {**(read_json(path, {}) or {}), "status": state, "pid": os.getpid(), "updated_at": time.time(),
+                  **values}
+        atomic_write_json(path, record)
+        self._written = time.time()
+
+    def log(self, event: str, **values: Any) -> None:
+        if self.log_events:
+            with open(self.folder / "progress.jsonl", "a", encoding="utf-8") as fh:
                 fh.write(json.dumps({"event": event, "time": time.time(), **values}, default=float) + "\n")
 
-    def status(state: str, **values: Any) -> None:
-        record = {**(read_json(status_path, {}) or {}), "status": state, "pid": os.getpid(),
-                  "updated_at": time.time(), **values}
-        atomic_write_json(status_path, record)
+    def start(self, total: int) -> None:
+        self.total, self.started, self.meter = total, time.time(), RateMeter(time.time())
+        self.status("running", rows_done=0, total_rows=total, rows_per_s=None, eta_s=None, reason=None)
 
+    def _running(self, rows_done: int, new_rows: int) -> dict[str, Any]:
+        rate = self.meter.update(time.time(), new_rows)
+        total = max(self.total or 0, rows_done)
+        values = {"rows_done": rows_done, "total_rows": total, "rows_per_s": rate,
+                  "eta_s": self.meter.eta(total - rows_done)}
+        self.status("running", **values)
+        return values
+
+    def within_chunk(self, rows_in_chunk: int) -> None:
+        if time.time() - self._written >= STATUS_EVERY_S:
+            self._running(self.rows_done + rows_in_chunk, self.new_rows + rows_in_chunk)
+
+    def chunk_done(self, index: int, rows: int) -> None:
+        self.rows_done, self.new_rows = self.rows_done + rows, self.new_rows + rows
+        self.log("chunk", chunk=index, **self._running(self.rows_done, self.new_rows))
+
+    def mean_rate(self) -> float:
+        return self.new_rows / max(time.time() - self.started, 1e-6)
+
+
+def _reason(exc: BaseException) -> Any:
+    """What a failed job's status says: the message (rendered later in the reader's language)."""
+    if isinstance(exc, OpinionLabError) and exc.message is not None:
+        return exc.message.to_dict()
+    return str(exc) if isinstance(exc, OpinionLabError) else f"{type(exc).__name__}: {exc}"
+
+
+def _model(config: ScoreConfig, previous: dict[str, Any], progress: _Progress) -> tuple[Predictor, float | None]:
+    """The run's model (int8 in fast mode on a CPU) and fast mode's agreement with full precision."""
     predictor = load_predictor(config.run_id)
     fast_agreement = previous.get("fast_agreement")
     if config.fast and predictor.kind == "transformer" and predictor.device.type == "cpu":
@@ -249,61 +322,72 @@ def run_scoring(folder: Path, shard: tuple[int, int] = (0, 1), progress_log: boo
         if fast_agreement is None:  # measured once, on the first rows, and shown to the user
             sample = next(iter_chunks(Path(config.input), 500))[config.text_col].astype("str").tolist()
             fast_agreement = agreement(predictor, fast, sample)
-            log("fast_mode", agreement=fast_agreement)
+            progress.log("fast_mode", agreement=fast_agreement)
         predictor = fast
-    total = count_rows(Path(config.input))
-    status("running", total_rows=total, reason=None, fast_agreement=fast_agreement)
-    log("start", total_rows=total, shard=list(shard))
-    index, rows_done, new_rows = 0, 0, 0
-    started = time.time()  # rows/s counts scoring only, not loading the model
+    return predictor, fast_agreement
+
+
+def _score_chunks(config: ScoreConfig, reader: ChunkReader, predictor: Predictor, progress: _Progress,
+                  shard: tuple[int, int], stop: dict[str, bool]) -> dict[str, Any] | None:
+    """Score every chunk of this shard that has no part yet; a result when the job ends early."""
+    folder, index = progress.folder, -1
+    for index, chunk in enumerate(reader):
+        if stop["requested"]:  # cooperative stop: every finished chunk is kept for resume
+            progress.status("cancelled", reason=msg("score.reason.stopped").to_dict())
+            progress.log("stopped", rows_done=progress.rows_done)
+            return {"status": "cancelled", "score_id": config.score_id}
+        part = folder / "parts" / f"part-{index:06d}.parquet"
+        if index % shard[1] != shard[0] or part.exists():
+            progress.rows_done += len(chunk)
+            continue
+        scored = score_frame(predictor, chunk, config.text_col, config.batch_size, progress.within_chunk)
+        tmp = part.with_name(f".{part.name}.tmp")
+        try:
+            scored.to_parquet(tmp, index=False)
+            os.replace(tmp, part)
+        except OSError as exc:  # a full disk: the parts before this one stay, resume continues here
+            tmp.unlink(missing_ok=True)
+            raise disk_error(part, exc) from exc
+        progress.chunk_done(index, len(chunk))
+        del scored, chunk
+        release_memory()
+    if shard[1] > 1 and not all((folder / "parts" / f"part-{i:06d}.parquet").exists() for i in range(index + 1)):
+        progress.status("running", reason=msg("score.reason.waiting_shards").to_dict())
+        return {"status": "partial", "score_id": config.score_id}
+    return None
+
+
+def run_scoring(folder: Path, shard: tuple[int, int] = (0, 1), progress_log: bool = True) -> dict[str, Any]:
+    """Score every chunk that has no part yet (of this shard), then merge when all are there."""
+    folder = Path(folder)
+    config = ScoreConfig.from_dict(read_json(folder / "score.json"))
+    previous = read_json(folder / "status.json", {}) or {}
+    progress = _Progress(folder, progress_log)
     stop = {"requested": False}
     previous_handler = signal.signal(signal.SIGTERM, lambda *_: stop.update(requested=True))
     try:
-        for index, chunk in enumerate(iter_chunks(Path(config.input), config.chunk_rows)):
-            if stop["requested"]:  # cooperative stop: every finished chunk is kept for resume
-                status("cancelled", reason="stopped by the user; resume continues with the next chunk")
-                log("stopped", rows_done=rows_done)
-                return {"status": "cancelled", "score_id": config.score_id}
-            part = folder / "parts" / f"part-{index:06d}.parquet"
-            if index % shard[1] != shard[0] or part.exists():
-                rows_done += len(chunk)
-                continue
-            scored = score_frame(predictor, chunk, config.text_col, config.batch_size)
-            tmp = part.with_name(f".{part.name}.tmp")
-            try:
-                scored.to_parquet(tmp, index=False)
-                os.replace(tmp, part)
-            except OSError as exc:  # a full disk: the parts before this one stay, resume continues here
-                tmp.unlink(missing_ok=True)
-                raise disk_error(part, exc) from exc
-            rows_done += len(chunk)
-            new_rows += len(chunk)
-            elapsed = max(time.time() - started, 1e-6)
-            rate = new_rows / elapsed
-            eta = max((total or rows_done) - rows_done, 0) / rate if rate else None
-            log("chunk", chunk=index, rows_done=rows_done, total_rows=total, rows_per_s=rate, eta_s=eta)
-            del scored, chunk
-            _release_memory()
-            status("running", rows_done=rows_done, total_rows=max(total or 0, rows_done), rows_per_s=rate, eta_s=eta)
-        if shard[1] > 1 and not all((folder / "parts" / f"part-{i:06d}.parquet").exists() for i in range(index + 1)):
-            status("running", reason="waiting for the other shards")
-            return {"status": "partial", "score_id": config.score_id}
+        predictor, fast_agreement = _model(config, previous, progress)
+        progress.status("running", fast_agreement=fast_agreement, reason=None)
+        reader = ChunkReader(config.input, config.chunk_rows)  # one reader: a workbook is read once
+        progress.start(reader.total_rows())
+        progress.log("start", total_rows=progress.total, shard=list(shard))
+        ended = _score_chunks(config, reader, predictor, progress, shard, stop)
+        if ended is not None:
+            return ended
         try:
             summary = merge_parts(folder)
         except OSError as exc:  # the parts stay: resume merges again once there is space
             raise disk_error(Path(config.output or folder / "scored.parquet"), exc) from exc
     except Exception as exc:
-        reason = str(exc) if isinstance(exc, OpinionLabError) else f"{type(exc).__name__}: {exc}"
-        status("failed", reason=reason)
-        log("failed", reason=reason)
+        progress.status("failed", reason=_reason(exc))
+        progress.log("failed", reason=str(exc))
         raise
     finally:
         signal.signal(signal.SIGTERM, previous_handler)
-    rate = new_rows / max(time.time() - started, 1e-6)
-    summary.update({"rows_per_s": rate, "fast": config.fast, "fast_agreement": fast_agreement})
+    summary.update({"rows_per_s": progress.mean_rate(), "fast": config.fast, "fast_agreement": fast_agreement})
     atomic_write_json(folder / "summary.json", summary)
-    status("succeeded", rows_done=summary["rows"], total_rows=summary["rows"], eta_s=0, summary=summary)
-    log("done", **{k: v for k, v in summary.items() if k != "label_counts"})
+    progress.status("succeeded", rows_done=summary["rows"], total_rows=summary["rows"], eta_s=0, summary=summary)
+    progress.log("done", **{k: v for k, v in summary.items() if k not in ("label_counts", "export_notice")})
     return summary
 
 
@@ -313,7 +397,7 @@ def merge_parts(folder: Path) -> dict[str, Any]:
     import pyarrow.parquet as pq
 
     folder = Path(folder)
-    config = ScoreConfig(**read_json(folder / "score.json"))
+    config = ScoreConfig.from_dict(read_json(folder / "score.json"))
     parts = sorted((folder / "parts").glob("part-*.parquet"))
     canonical = folder / "scored.parquet"
     tmp = folder / ".scored.parquet.tmp"
@@ -338,71 +422,13 @@ def merge_parts(folder: Path) -> dict[str, Any]:
         os.replace(tmp, canonical)
     else:
         pd.DataFrame().to_parquet(canonical)
-    output = config.output or str(canonical)
-    if config.output:
-        write_output(canonical, Path(config.output), config.text_col)
-    return {"rows": rows, "scored": rows - empty, "empty": empty, "output": output, "label_counts": label_counts,
-            "mean_confidence": conf_sum / conf_n if conf_n else None,
-            "low_confidence_share": low / conf_n if conf_n else None, "score_id": config.score_id}
-
-
-def write_output(scored: Path, output: Path, text_col: str | None = None) -> None:
-    """Write the scored rows as CSV (formula-escaped text cells), Parquet or Excel, atomically."""
-    fmt = OUTPUT_FORMATS.get(output.suffix.lower())
-    tmp = output.with_name(f".{output.name}.tmp")
-    try:
-        _write(scored, tmp, fmt)
-        os.replace(tmp, output)
-    except BaseException:
-        tmp.unlink(missing_ok=True)  # the previous output, if any, stays as it was
-        raise
-
-
-def _write(scored: Path, tmp: Path, fmt: str | None) -> None:
-    import pyarrow.parquet as pq
-
-    if fmt == "parquet":  # streamed row group by row group: memory stays flat whatever the size
-        with pq.ParquetWriter(tmp, pq.ParquetFile(scored).schema_arrow) as writer:
-            for table in _row_groups(scored):
-                writer.write_table(table)
-    elif fmt == "excel":
-        frame = pd.read_parquet(scored)
-        if len(frame) > EXCEL_MAX_ROWS:
-            raise ConfigError(f"{len(frame):,} rows do not fit in an Excel sheet ({EXCEL_MAX_ROWS:,} at most). "
-                              "Write CSV or Parquet instead.")
-        escape_formulas(frame).to_excel(tmp, index=False, engine="openpyxl")
-    else:
-        first = True
-        with open(tmp, "w", encoding="utf-8-sig", newline="") as fh:
-            for table in _row_groups(scored):
-                escape_formulas(table.to_pandas()).to_csv(fh, index=False, header=first)
-                first = False
-
-
-def _release_memory() -> None:
-    """Hand freed heap pages back to the OS after each chunk: batches of many different shapes
-    otherwise leave glibc's heap fragmented, and the process grows with the number of chunks."""
-    import contextlib
-    import ctypes
-    import gc
-
-    gc.collect()
-    with contextlib.suppress(OSError, AttributeError):  # not glibc (macOS, musl): nothing to trim
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-
-
-def _row_groups(path: Path) -> Iterator[Any]:
-    """A Parquet file's row groups one at a time, their buffers handed back after each.
-
-    (``iter_batches`` with read-ahead grew with the file: +125 MB for 1M rows, +155 MB for 2M.)"""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    source = pq.ParquetFile(path, pre_buffer=False)
-    pool = pa.default_memory_pool()
-    for i in range(source.num_row_groups):
-        yield source.read_row_group(i)
-        pool.release_unused()
+    written = write_output(canonical, Path(config.output), config.csv_guard) if config.output else Export()
+    notice = written.notice()
+    return {"rows": rows, "scored": rows - empty, "empty": empty, "output": config.output or str(canonical),
+            "label_counts": label_counts, "mean_confidence": conf_sum / conf_n if conf_n else None,
+            "low_confidence_share": low / conf_n if conf_n else None, "score_id": config.score_id,
+            "escaped_cells": written.escaped_cells, "cleaned_cells": written.cleaned_cells,
+            "export_notice": notice.to_dict() if notice else None}
 
 
 def parse_shard(text: str | None) -> tuple[int, int]:
@@ -412,7 +438,7 @@ def parse_shard(text: str | None) -> tuple[int, int]:
         i, n = (int(x) for x in text.split("/"))
         assert 0 <= i < n
     except (ValueError, AssertionError):
-        raise ConfigError(f"--shard must look like 0/4 (this worker's number / workers), not {text!r}.") from None
+        raise ConfigError("score.err.bad_shard", value=text) from None
     return (i, n)
 
 
@@ -423,7 +449,7 @@ def stage_input(data: bytes, filename: str, registry: Registry | None = None) ->
     registry = registry or Registry()
     ext = Path(filename).suffix.lower()
     if ext not in FORMATS:
-        raise DataError(f"{filename!r} is not a supported file: use CSV, TSV, TXT, Excel, JSON Lines or Parquet.")
+        raise DataError("score.err.unsupported_file", filename=filename)
     path = inside(registry.root, "uploads", new_id("up"), f"input{ext}")
     atomic_write_bytes(path, data)
     return path

@@ -35,6 +35,7 @@ CREATE TABLE IF NOT EXISTS datasets (
 );
 CREATE TABLE IF NOT EXISTS runs (
     id TEXT PRIMARY KEY,
+    dataset TEXT,
     name TEXT,
     dataset_id TEXT,
     created_at REAL NOT NULL,
@@ -53,9 +54,15 @@ CREATE TABLE IF NOT EXISTS jobs (
     run_id TEXT,
     config_path TEXT,
     error TEXT,
-    info TEXT NOT NULL DEFAULT '{}'
+    info TEXT NOT NULL DEFAULT '{}',
+    lane TEXT NOT NULL DEFAULT 'long'
 );
 """
+
+# The registry's layout version (SQLite's user_version). 0: runs.name held the dataset's name and
+# jobs had no lane. 2: runs.dataset holds the dataset, runs.name a name the user gave (NULL: the
+# readable name is made from the run's settings), jobs.lane says which queue a job waits in.
+SCHEMA_VERSION = 2
 
 # Busy timeout for SQLite, in milliseconds: another process holding a write lock is waited
 # for this long before the registry reports itself locked.
@@ -165,6 +172,10 @@ class Registry:
         self.path = self.root / "registry.sqlite"
         with self.connect(transaction=False) as db:
             db.executescript(SCHEMA)
+            current = db.execute("PRAGMA user_version").fetchone()[0]
+        if current < SCHEMA_VERSION:
+            with self.connect() as db:  # one process upgrades; the others wait, then find it done
+                _upgrade(db)
 
     @contextlib.contextmanager
     def connect(self, transaction: bool = True) -> Iterator[sqlite3.Connection]:
@@ -226,12 +237,19 @@ class Registry:
             db.execute("DELETE FROM datasets WHERE id = ?", (ds_id,))
 
     # Runs -----------------------------------------------------------------------------
-    def add_run(self, run_id: str, dataset: str, dataset_id: str | None, created_by: str | None, info: dict) -> None:
+    def add_run(self, run_id: str, dataset: str, dataset_id: str | None, created_by: str | None, info: dict,
+                name: str | None = None) -> None:
         with self.connect() as db:
             db.execute(
-                "INSERT INTO runs (id, name, dataset_id, created_at, created_by, status, info) VALUES (?,?,?,?,?,?,?)",
-                (run_id, dataset, dataset_id, time.time(), created_by, "queued", json.dumps(info, default=str)),
+                "INSERT INTO runs (id, dataset, name, dataset_id, created_at, created_by, status, info) "
+                "VALUES (?,?,?,?,?,?,?,?)",
+                (run_id, dataset, name, dataset_id, time.time(), created_by, "queued", json.dumps(info, default=str)),
             )
+
+    def rename_run(self, run_id: str, name: str | None) -> bool:
+        """Give a run a name of the user's (None: back to the name made from its settings)."""
+        with self.connect() as db:
+            return db.execute("UPDATE runs SET name = ? WHERE id = ?", (name, run_id)).rowcount > 0
 
     def update_run(self, run_id: str, status: str, info: dict | None = None) -> None:
         with self.connect() as db:
@@ -258,14 +276,46 @@ class Registry:
             db.execute("DELETE FROM jobs WHERE run_id = ?", (run_id,))
 
     # Jobs -----------------------------------------------------------------------------
-    def add_job(self, job_id: str, kind: str, run_id: str, config_path: str, created_by: str | None) -> None:
+    def add_job(self, job_id: str, kind: str, run_id: str, config_path: str, created_by: str | None,
+                lane: str = "long") -> None:
         with self.connect() as db:
             position = db.execute("SELECT COALESCE(MAX(position), 0) + 1 FROM jobs").fetchone()[0]
             db.execute(
-                "INSERT INTO jobs (id, kind, created_at, created_by, status, position, run_id, config_path) "
-                "VALUES (?,?,?,?,?,?,?,?)",
-                (job_id, kind, time.time(), created_by, "queued", position, run_id, config_path),
+                "INSERT INTO jobs (id, kind, created_at, created_by, status, position, run_id, config_path, lane) "
+                "VALUES (?,?,?,?,?,?,?,?,?)",
+                (job_id, kind, time.time(), created_by, "queued", position, run_id, config_path, lane),
             )
+
+    def claim_job(self, lane: str, slots: int) -> dict | None:
+        """Mark the first queued job of ``lane`` running if the lane has a free slot; return it.
+
+        Counting and claiming happen in one write transaction, so two schedulers (a finishing
+        worker and a page) never start more jobs than the lane has slots. The job's ``info.slot``
+        is the lowest free slot number: on a GPU machine, the GPU it runs on."""
+        with self.connect() as db:
+            running = [json.loads(r["info"] or "{}").get("slot") for r in db.execute(
+                "SELECT info FROM jobs WHERE status = 'running' AND lane = ?", (lane,))]
+            if len(running) >= slots:
+                return None
+            row = db.execute("SELECT * FROM jobs WHERE status = 'queued' AND lane = ? ORDER BY position LIMIT 1",
+                             (lane,)).fetchone()
+            if row is None:
+                return None
+            job = _info_row(row)
+            job["info"]["slot"] = min(set(range(slots)) - set(running))
+            job.update(status="running", pid=None, error=None)
+            db.execute("UPDATE jobs SET status = 'running', pid = NULL, error = NULL, info = ? WHERE id = ?",
+                       (json.dumps(job["info"], default=str), job["id"]))
+        return job
+
+    def place_in_line(self, job_id: str) -> int | None:
+        """1 for the queued job that starts next in its lane, 2 for the one after...; None if not queued."""
+        with self.connect(transaction=False) as db:  # reads take no write lock
+            row = db.execute(
+                "SELECT this.status, (SELECT COUNT(*) FROM jobs AS other WHERE other.status = 'queued' "
+                "AND other.lane = this.lane AND other.position < this.position) FROM jobs AS this WHERE this.id = ?",
+                (job_id,)).fetchone()
+        return row[1] + 1 if row and row[0] == "queued" else None
 
     def jobs(self, statuses: tuple[str, ...] | None = None) -> list[dict]:
         with self.connect(transaction=False) as db:  # reads take no write lock
@@ -303,6 +353,24 @@ class Registry:
                     "SELECT COUNT(*) FROM jobs WHERE status IN ('queued', 'running')"
                 ).fetchone()[0],
             }
+
+
+def _upgrade(db: sqlite3.Connection) -> None:
+    """Bring a registry written by an older version to ``SCHEMA_VERSION`` in place (inside the
+    caller's write transaction; each step checks first, so running it twice changes nothing)."""
+    if db.execute("PRAGMA user_version").fetchone()[0] >= SCHEMA_VERSION:
+        return
+    run_columns = {r["name"] for r in db.execute("PRAGMA table_info(runs)")}
+    if "dataset" not in run_columns:  # runs.name held the dataset's name
+        db.execute("ALTER TABLE runs RENAME COLUMN name TO dataset")
+        db.execute("ALTER TABLE runs ADD COLUMN name TEXT")
+    job_columns = {r["name"] for r in db.execute("PRAGMA table_info(jobs)")}
+    if "lane" not in job_columns:
+        db.execute("ALTER TABLE jobs ADD COLUMN lane TEXT NOT NULL DEFAULT 'long'")
+        # baseline runs take seconds: the ones still waiting move to the quick lane
+        db.execute("UPDATE jobs SET lane = 'quick' WHERE kind = 'train' AND run_id IN "
+                   "(SELECT id FROM runs WHERE json_extract(info, '$.method') = 'baseline')")
+    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
 
 def _info_row(row: sqlite3.Row) -> dict:

@@ -212,7 +212,7 @@ def back_to_overview() -> None:
 
 
 st.title(t("results.title"))
-all_runs = runs.list_runs()
+all_runs = runs.list_runs(lang=lang())  # run names in the reader's language
 if not all_runs:
     st.info(t("results.no_runs"))
     st.page_link("pages/train.py", label=t("nav.train"), icon=":material/arrow_forward:")

@@ -1,21 +1,22 @@
 import streamlit as st
 
-from core import jobs
+from core import jobs, runs
 from core.datasets import list_datasets
+from core.estimates import estimate_training
 from core.figures import training_curves_figure
+from core.i18n import format_count, format_duration, format_timestamp, render
 from core.training import (
     PRESETS,
     TrainConfig,
     config_from_preset,
     create_run,
     delete_run,
-    estimate_minutes,
     read_progress,
     submit_command,
     validate,
 )
 from core.workspace import Registry
-from pages._shared import lang, show_error, t, through_app
+from pages._shared import chart, lang, show_error, t, through_app
 
 through_app(__file__)
 
@@ -48,83 +49,124 @@ def settings_form(cards: list[dict]) -> TrainConfig:
         values = {}
         cells = st.columns(4)
         for i, (name, (kind, low, step)) in enumerate(ADVANCED.items()):
-            default = getattr(config, name)
+            default, label = getattr(config, name), t(f"train.setting.{name}")
             if kind == "int":
-                values[name] = cells[i % 4].number_input(name, min_value=low, value=int(default), step=step,
+                values[name] = cells[i % 4].number_input(label, min_value=low, value=int(default), step=step,
                                                          help=HELP[name], key=f"adv_{name}_{variant}")
             else:
-                values[name] = cells[i % 4].number_input(name, min_value=low, value=float(default), step=step,
+                values[name] = cells[i % 4].number_input(label, min_value=low, value=float(default), step=step,
                                                          format="%g", help=HELP[name], key=f"adv_{name}_{variant}")
         st.form_submit_button(t("train.apply"))
     return TrainConfig.from_dict({**config.to_dict(), **values})
 
 
-def launch(config: TrainConfig, cards: list[dict]) -> None:
+def launch(config: TrainConfig) -> None:
     problems = validate(config)
     if problems:
         st.error(t("train.problems") + "\n\n" + "\n".join(f"- {p}" for p in problems))
         return
-    card = next(c for c in cards if c["name"] == config.dataset)
-    train_rows = sum(card["split_counts"]["train"].values())
-    st.caption(t("train.estimate", minutes=f"{estimate_minutes(config, train_rows):.1f}",
-                 rows=f"{min(train_rows, config.limit or train_rows):,}"))
+    estimate = estimate_training(config)
+    st.caption(t("queue.estimate", duration=format_duration(estimate.seconds, lang()),
+                 rows=format_count(estimate.train_rows), basis=render(estimate.message, lang())))
     st.caption(t("train.command"))
     st.code(submit_command(config), language="bash")
     if st.button(t("train.start"), type="primary", key="train_start"):
         try:
-            folder = create_run(config, created_by=st.session_state.get("user"))
-            job = jobs.submit(folder, created_by=st.session_state.get("user"))
-            st.success(t("train.started", run=job["run_id"], job=job["id"]))
+            registry = Registry()
+            folder = create_run(config, registry, created_by=st.session_state.get("user"))
+            job = jobs.submit(folder, registry, created_by=st.session_state.get("user"))
+            st.success(t("queue.submitted", name=runs.run_name(folder.name, registry, lang()),
+                         state=render(jobs.queue_message(job, registry), lang())))
         except Exception as exc:  # shown, never a traceback
             show_error(exc)
 
 
-def _eta(seconds: float | None) -> str:
-    if not seconds:
-        return "—"
-    minutes, secs = divmod(int(seconds), 60)
-    return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
+SHOWN_RUNS = 10  # the newest runs get a live card; the Results page lists them all
 
 
-def job_card(job: dict) -> None:
-    registry = Registry()
-    info = jobs.describe(job, registry)
+def state_text(status: str, info: dict | None) -> str:
+    """A run's state in words: "queued (2nd in line)", "running", "succeeded" ..."""
+    if info and status == "queued" and info["position"]:
+        return render(jobs.queue_message(info), lang())
+    return t(f"status.{status}")
+
+
+def run_card(run: dict, job: dict | None, registry: Registry) -> None:
+    """One run: name, state, progress, result, buttons; a run made by the CLI in the foreground has no job."""
+    info = jobs.describe(job, registry) if job else None
+    status = info["status"] if info else run["status"]
     head, buttons = st.columns([4, 2])
-    by = f" · {t('train.by', user=info['created_by'])}" if info.get("created_by") else ""
-    head.markdown(f"**{info['run_id']}** · {job['info'].get('dataset', '')} · "
-                  f"{t('train.status')}: **{t('status.' + info['status'])}**{by}")
-    if info["total_steps"]:
+    by = f" · {t('train.by', user=run['created_by'])}" if run.get("created_by") else ""
+    head.markdown(f"**{run['name']}** · {t('train.status')}: **{state_text(status, info)}**")
+    lane = f" · {t('jobs.lane.quick')}" if info and info["lane"] == jobs.QUICK and status == "queued" else ""
+    head.caption(f"{t('runlist.created', when=format_timestamp(run['created_at'], lang()))}{by} · `{run['id']}`{lane}")
+    if info and info["total_steps"]:
         done = min(info["step"] / info["total_steps"], 1.0)
-        head.progress(done, text=t("train.step", step=info["step"], total=info["total_steps"]) +
-                      (" · " + t("train.eta", eta=_eta(info["eta_s"])) if info["status"] == "running" else ""))
-    if info["metrics"] and info["metrics"].get("accuracy") is not None:
-        base = info["metrics"].get("baseline_accuracy")
-        head.caption(t("train.test_accuracy", acc=f"{info['metrics']['accuracy']:.3f}",
-                       base=f"{base:.3f}" if base is not None else "—"))
-    if info["error"]:
-        head.warning(t("train.error", error=info["error"]))
+        eta = " · " + t("train.eta", eta=format_duration(info["eta_s"], lang())) if info["status"] == "running" else ""
+        head.progress(done, text=t("train.step", step=format_count(info["step"]),
+                                   total=format_count(info["total_steps"])) + eta)
+    if run.get("accuracy") is not None:
+        base = run.get("baseline_accuracy")
+        head.caption(t("train.test_accuracy", acc=f"{run['accuracy']:.3f}", base=f"{base:.3f}" if base is not None else "—"))
+    reason = (info and info["error_message"]) or run.get("reason")
+    if reason and status in jobs.RESUMABLE:
+        head.warning(t("train.error", error=render(reason, lang())))
     try:
-        if info["status"] in ("queued", "running") and buttons.button(t("train.stop"), key=f"stop_{job['id']}"):
-            jobs.cancel(job["id"])
-            st.rerun(scope="fragment")
-        if info["status"] == "queued" and buttons.button(t("train.up"), key=f"up_{job['id']}"):
-            jobs.move(job["id"], "up")
-            st.rerun(scope="fragment")
-        if info["status"] in jobs.RESUMABLE and buttons.button(t("train.resume"), key=f"resume_{job['id']}"):
-            jobs.resume(job["id"])
-            st.rerun(scope="fragment")
-        if info["status"] not in ("queued", "running") and buttons.button(t("train.delete"), key=f"del_{job['id']}"):
-            delete_run(job["run_id"])
-            st.rerun(scope="fragment")
+        actions(run, status, info, buttons, registry)
     except Exception as exc:  # another session may have acted first
         show_error(exc)
-    events = read_progress(info["run_dir"])
+    details(run["id"], registry)
+
+
+def actions(run: dict, status: str, info: dict | None, place, registry: Registry) -> None:
+    key = run["id"]
+    if info and status in jobs.ACTIVE and place.button(t("train.stop"), key=f"stop_{key}"):
+        jobs.cancel(info["id"], registry)
+        st.rerun(scope="fragment")
+    if info and status == "queued" and place.button(t("train.up"), key=f"up_{key}"):
+        jobs.move(info["id"], "up", registry)
+        st.rerun(scope="fragment")
+    if info and status in jobs.RESUMABLE and place.button(t("train.resume"), key=f"resume_{key}"):
+        jobs.resume(info["id"], registry)
+        st.rerun(scope="fragment")
+    with place.popover(t("runlist.rename_save"), icon=":material/edit:"), st.form(f"rename_form_{key}"):
+        typed = st.text_input(t("runlist.rename"), value=run["name"] if run["custom_name"] else "",
+                              placeholder=runs.auto_name(registry.run(key), lang()), help=t("runlist.rename_help"),
+                              key=f"rename_{key}")
+        if st.form_submit_button(t("runlist.rename_save")):
+            runs.rename_run(key, typed, registry)
+            st.rerun(scope="fragment")
+    if status not in jobs.ACTIVE:
+        delete_button(run, place, registry)
+
+
+def delete_button(run: dict, place, registry: Registry) -> None:
+    """Delete at once when the run made nothing; otherwise say what goes and ask first."""
+    plan = runs.deletion_plan(run["id"], registry)
+    if not plan.has_outputs:
+        if place.button(t("train.delete"), key=f"del_{run['id']}"):
+            delete_run(run["id"], registry)
+            st.rerun(scope="fragment")
+        return
+    with place.popover(t("train.delete"), icon=":material/delete:"):
+        lines = [f"- {render(item, lang())}" for item in plan.removes]
+        st.warning("\n".join([t("runlist.confirm", name=run["name"]), *lines]))
+        st.caption(" ".join([t("runlist.confirm_size", size=runs.size_text(plan.size_bytes)),
+                             *(render(item, lang()) + "." for item in plan.keeps)]))
+        if st.button(t("runlist.confirm_yes"), key=f"del_{run['id']}", type="primary"):
+            delete_run(run["id"], registry)
+            st.toast(t("runlist.deleted", name=run["name"]))
+            st.rerun(scope="fragment")
+
+
+def details(run_id: str, registry: Registry) -> None:
+    events = read_progress(registry.root / "runs" / run_id)
     model_event = next((e for e in events if e.get("event") == "model"), None)
     if model_event:
-        head.caption(t("train.params", trainable=f"{model_event['trainable_parameters']:,}",
-                       total=f"{model_event['total_parameters']:,}", device=model_event["device"]))
+        st.caption(t("train.params", trainable=format_count(model_event["trainable_parameters"]),
+                     total=format_count(model_event["total_parameters"]), device=model_event["device"]))
     if any(e.get("event") == "step" for e in events):
-        st.plotly_chart(training_curves_figure(events, lang()), key=f"curve_{job['id']}")
+        chart(training_curves_figure(events, lang()), key=f"curve_{run_id}")
     with st.expander(t("train.log")):
         st.code("\n".join(_log_line(e) for e in events[-8:]) or "—")
 
@@ -141,16 +183,17 @@ def _log_line(event: dict) -> str:
 
 @st.fragment(run_every=2)
 def live_panel() -> None:
+    """Training runs only (scoring jobs live on the Score page), newest first."""
     registry = Registry()
     jobs.reconcile(registry)
-    listed = registry.jobs()[:10]
+    listed = runs.list_runs(registry, lang())
     if not listed:
-        st.info(t("train.no_jobs"))
-    for job in listed:
-        run = registry.run(job["run_id"]) or {}
-        job["info"]["dataset"] = run.get("name", "")
+        st.info(t("runlist.none"))
+    for run in listed[:SHOWN_RUNS]:
         with st.container(border=True):
-            job_card(job)
+            run_card(run, registry.job(run["id"]), registry)
+    if len(listed) > SHOWN_RUNS:
+        st.caption(t("runlist.more", shown=SHOWN_RUNS, total=format_count(len(listed))))
 
 
 st.title(t("train.title"))
@@ -161,8 +204,8 @@ if not cards:
     st.page_link("pages/data.py", label=t("nav.data"), icon=":material/arrow_forward:")
 else:
     try:
-        launch(settings_form(cards), cards)
+        launch(settings_form(cards))
     except Exception as exc:  # bad settings end in a message
         show_error(exc)
-st.header(t("train.jobs"))
+st.header(t("runlist.title"))
 live_panel()

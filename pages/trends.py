@@ -1,10 +1,11 @@
 import streamlit as st
 
-from core import figures, trends
+from core import dates, figures, trends
 from core.data import FORMATS
 from core.exporting import to_csv_bytes
+from core.i18n import render
 from core.workspace import Registry
-from pages._shared import lang, show_error, t, through_app
+from pages._shared import chart, lang, show_error, t, through_app
 
 through_app(__file__)
 
@@ -39,9 +40,9 @@ def load_upload(file_id: str, name: str, _data: bytes):
 
 
 @st.cache_resource(max_entries=8, show_spinner=t("trends.working"))
-def analyse(key: str, _frame, columns: tuple, settings: tuple) -> trends.TrendReport:
+def analyse(key: str, _frame, columns: tuple, settings: tuple, language: str) -> trends.TrendReport:
     cols = trends.Columns(*columns)
-    return trends.analyse(_frame, cols, trends.TrendSettings(*settings))
+    return trends.analyse(_frame, cols, trends.TrendSettings(*settings), lang=language)
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -82,87 +83,127 @@ def choose_frame():
     return load_source(source, version), f"{source}:{version}"
 
 
-def choose_columns(frame, key: str) -> tuple[trends.Columns, trends.TrendSettings] | None:
+def named(options, name):
+    """A widget's format_func with every label made now, in the UI language (AppTest formats
+    options outside the script run, where the language is not known)."""
+    labels = {option: name(option) for option in options}
+    return lambda option: labels.get(option, str(option))
+
+
+def help_text(name: str) -> str:
+    """A setting's help, in the UI language (TrendSettings names the message)."""
+    return t(trends.TrendSettings.__dataclass_fields__[name].metadata["help"], n=trends.MIN_BASELINE)
+
+
+def sticky_select(box, label: str, options: list[str], names: dict[str, str], key: str, **kwargs) -> str:
+    """A select box whose choice survives a language switch: its key carries the language (so its
+    option labels follow it) and the choice itself is kept under ``key``."""
+    chosen = st.session_state.get(key, options[0])
+    value = box.selectbox(label, options, index=options.index(chosen) if chosen in options else 0,
+                          format_func=named(options, lambda o: names.get(o, o)), key=f"{key}_{lang()}", **kwargs)
+    st.session_state[key] = value
+    return value
+
+
+def choose_dates():
+    """How the date column is read: decided from the data unless the analyst picks an order,
+    types a format or a time zone."""
+    d1, d2, d3 = st.columns([1, 1, 1])
+    orders = [dates.AUTO, *dates.ORDERS]
+    order = sticky_select(d1, t("trends.date_order"), orders, {o: t(f"trends.order.{o}") for o in orders},
+                          "trends_date_order", help=help_text("date_order"))
+    date_format = d2.text_input(t("trends.date_format"), placeholder="%d/%m/%Y %H:%M", help=help_text("date_format"),
+                                key="trends_date_format").strip()
+    zone = sticky_select(d3, t("trends.timezone"), ["", *dates.timezones()], {"": t("trends.timezone_own")},
+                         "trends_timezone", help=help_text("timezone"))
+    return order, date_format, zone
+
+
+def choose_columns(frame, key: str):
     suggested = trends.suggest_columns(frame)
     names = [str(c) for c in frame.columns]
 
     def pick(col, role: str, optional: bool = False):
         choices = ([NONE] if optional else []) + names
-        value = suggested.get(role) if role != "group" else suggested.get("group")
+        value = suggested.get(role)
         index = choices.index(value) if value in choices else 0
         chosen = col.selectbox(t(f"trends.col_{role}"), choices, index=index, key=f"trends_col_{role}")
         return None if chosen == NONE else chosen
 
     c1, c2, c3, c4, c5 = st.columns([1, 1, 1, 1, 1.2])
-    columns = trends.Columns(date=pick(c1, "date", suggested["date"] is None), label=pick(c2, "label"), text=pick(c3, "text", True),
-                             confidence=suggested["confidence"], group=pick(c4, "group", True))
+    columns = trends.Columns(date=pick(c1, "date", suggested["date"] is None), label=pick(c2, "label"),
+                             text=pick(c3, "text", True), confidence=suggested["confidence"],
+                             group=pick(c4, "group", True))
     freq = c5.segmented_control(t("trends.freq"), list(trends.FREQUENCIES), default="W", key="trends_freq",
-                                format_func=lambda f: t(f"trends.freq_{f}")) or "W"
+                                format_func=named(trends.FREQUENCIES, lambda f: t(f"trends.freq_{f}"))) or "W"
+    order, date_format, zone = choose_dates()
+    summary = st.container()  # how the dates were read, filled once they are
     defaults = trends.TrendSettings()
-    help_of = {f.name: f.metadata.get("help") for f in trends.TrendSettings.__dataclass_fields__.values()}
     with st.expander(t("trends.settings"), icon=":material/tune:"):
         s1, s2, s3, s4 = st.columns(4)
-        window = s1.number_input(t("trends.window"), 2, 365, defaults.window, help=help_of["window"], key="trends_window")
-        k = s2.number_input(t("trends.k"), 0.5, 20.0, defaults.k, step=0.5, help=help_of["k"], key="trends_k")
+        window = s1.number_input(t("trends.window"), trends.MIN_BASELINE, 365, defaults.window,
+                                 help=help_text("window"), key="trends_window")
+        k = s2.number_input(t("trends.k"), 0.5, 20.0, defaults.k, step=0.5, help=help_text("k"), key="trends_k")
         min_volume = s3.number_input(t("trends.min_volume"), 0, 1_000_000, defaults.min_volume,
-                                     help=help_of["min_volume"], key="trends_min_volume")
-        top = s4.number_input(t("trends.top_groups"), 1, 50, defaults.top_groups, help=help_of["top_groups"],
+                                     help=help_text("min_volume"), key="trends_min_volume")
+        top = s4.number_input(t("trends.top_groups"), 1, 50, defaults.top_groups, help=help_text("top_groups"),
                               key="trends_top")
         m1, m2 = st.columns(2)
-        method = m1.radio(t("trends.method"), ["mad", "std"], horizontal=True, help=help_of["method"],
-                          format_func=lambda m: t(f"trends.method_{m}"), key="trends_method")
+        method = m1.radio(t("trends.method"), ["mad", "std"], horizontal=True, help=help_text("method"),
+                          format_func=named(["mad", "std"], lambda m: t(f"trends.method_{m}")), key="trends_method")
         labels = label_values(key, columns.label, frame) if columns.label else []
-        negative = m2.selectbox(t("trends.negative_label"), [NONE] + labels, help=help_of["negative_label"],
+        negative = m2.selectbox(t("trends.negative_label"), [NONE] + labels, help=help_text("negative_label"),
                                 key="trends_negative")
     settings = trends.TrendSettings(freq=freq, window=int(window), k=float(k), min_volume=int(min_volume),
                                     method=method, top_groups=int(top),
-                                    negative_label="" if negative == NONE else negative)
-    return columns, settings
+                                    negative_label="" if negative == NONE else negative,
+                                    date_order=order, date_format=date_format, timezone=zone)
+    return columns, settings, summary
 
 
 def charts(report: trends.TrendReport) -> None:
     prepared = report.prepared
     c1, c2, c3, c4 = st.columns(4)
     c1.metric(t("trends.rows_used"), f"{len(prepared.frame):,}", help=t("trends.rows_of", rows=f"{prepared.rows:,}"))
-    c2.metric(t("trends.bad_dates"), f"{prepared.bad_dates:,}")
+    doubt = prepared.dates.contradicting_rows  # an inconsistent column: the unreadable count alone would say 0
+    c2.metric(t("trends.bad_dates"), f"{prepared.bad_dates:,}", help=t("trends.bad_dates_help"),
+              delta=t("trends.dates_contradicting", n=f"{doubt:,}") if doubt else None, delta_color="off",
+              delta_arrow="off")
     c3.metric(t("trends.periods"), f"{len(report.series):,}")
     c4.metric(t("trends.alerts"), f"{len(report.spikes):,}")
     for note in prepared.notes:
-        st.warning(note, icon=":material/info:")
+        st.warning(render(note, lang()), icon=":material/info:")
     st.subheader(t("trends.share_title"))
-    st.plotly_chart(figures.sentiment_share_figure(report.series, prepared.labels, lang(), prepared.positive,
-                                                   prepared.negative), key="trends_share")
+    chart(figures.sentiment_share_figure(report.series, prepared.labels, lang(), prepared.positive, prepared.negative),
+          "trends_share")
     left, right = st.columns(2) if prepared.negative else (None, st.container())
     if left is not None:  # labels that are not sentiment have no net sentiment or negative share
         with left:
             st.subheader(t("trends.net_title") if "net_sentiment" in report.series else t("trends.neg_title"))
-            st.plotly_chart(figures.net_sentiment_figure(report.series, report.spikes, prepared.negative, lang()),
-                            key="trends_net")
+            chart(figures.net_sentiment_figure(report.series, report.spikes, prepared.negative, lang()), "trends_net")
     with right:
         st.subheader(t("trends.volume_title"))
-        st.plotly_chart(figures.volume_figure(report.series, report.spikes, lang()), key="trends_volume")
+        chart(figures.volume_figure(report.series, report.spikes, lang()), "trends_volume")
     if report.group_series is not None:
         st.subheader(t("trends.groups_title"))
         values = ["net_sentiment"] if "net_sentiment" in report.group_series else []
         values += ([f"share_{prepared.negative}"] if prepared.negative else []) + ["volume"]
         value = st.segmented_control(t("trends.heatmap_value"), values, default=values[0], key="trends_heat",
-                                     format_func=lambda v: t(f"trends.heat_{v.split('_')[0]}")) or values[0]
-        st.plotly_chart(figures.group_heatmap_figure(report.group_series, value, lang()), key="trends_heatmap")
+                                     format_func=named(values, lambda v: t(f"trends.heat_{v.split('_')[0]}"))) \
+            or values[0]
+        chart(figures.group_heatmap_figure(report.group_series, value, lang(), other=trends.OTHER_GROUP),
+              "trends_heatmap")
 
 
 def alerts(report: trends.TrendReport) -> None:
     st.subheader(t("trends.alerts_title"))
+    st.caption(t("trends.baseline_rule", n=trends.MIN_BASELINE, window=report.prepared.settings.window))
     table = trends.alerts_table(report, lang())
     if table.empty:
         st.success(t("trends.no_alerts"), icon=":material/check_circle:")
         return
-    shown = table.assign(metric=table["metric"].map(lambda m: t(f"trends.metric_{m}")),
-                         severity=table["severity"].map(lambda v: t(f"trends.severity_{v}")))
-    labels = {c: t(f"trends.alert_col.{c}") for c in table.columns}
-    config = {c: st.column_config.Column(label) for c, label in labels.items()}
-    config.update(value=st.column_config.NumberColumn(labels["value"], format="%.3f"),
-                  baseline=st.column_config.NumberColumn(labels["baseline"], format="%.3f"))
-    picked = st.dataframe(shown, hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row",
+    config = {c: st.column_config.Column(t(f"trends.alert_col.{c}")) for c in table.columns}
+    picked = st.dataframe(table, hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row",
                           key="trends_alerts", column_config=config)
     rows = picked.selection.rows if picked is not None else []
     from pages._monitor_link import linked_spike  # a link from an alert chooses its spike
@@ -170,14 +211,15 @@ def alerts(report: trends.TrendReport) -> None:
     spike = report.spikes[rows[0] if rows else linked_spike(report.spikes)]
     if not spike.keywords:
         spike.keywords = trends.spike_keywords(report.prepared, spike)
-    where = f" · {spike.group}" if spike.group else ""
+    where = f" · {trends.group_name(spike.group, lang())}" if spike.group else ""
     st.markdown(f"**{trends.period_label(spike.period, report.prepared.settings.freq, lang())}{where}** · "
-                f"{t('trends.metric_' + spike.metric)} {spike.value:.3g} · {t('trends.usual')} {spike.baseline:.3g}")
+                f"{t('trends.metric_' + spike.metric)} {trends.format_value(spike.metric, spike.value)} · "
+                f"{t('trends.usual')} {trends.format_value(spike.metric, spike.baseline)}")
     left, right = st.columns([2, 3])
     term = None
     with left:
         if spike.keywords:
-            st.plotly_chart(figures.keywords_figure(spike.keywords, lang()), key="trends_keywords")
+            chart(figures.keywords_figure(spike.keywords, lang()), "trends_keywords")
             term = st.selectbox(t("trends.keyword"), [NONE] + [k["term"] for k in spike.keywords], key="trends_term")
         else:
             st.caption(t("trends.no_keywords"))
@@ -186,7 +228,7 @@ def alerts(report: trends.TrendReport) -> None:
         texts = trends.texts_for(report.prepared, period=spike.period, group=spike.group, label=label,
                                  term=None if term in (None, NONE) else term)
         st.caption(t("trends.texts_behind", n=f"{len(texts):,}"))
-        st.dataframe(texts, hide_index=True, width="stretch", height=360)
+        st.dataframe(trends.texts_table(texts, lang()), hide_index=True, width="stretch", height=360)
 
 
 def drill_down(report: trends.TrendReport) -> None:
@@ -194,14 +236,16 @@ def drill_down(report: trends.TrendReport) -> None:
         freq = report.prepared.settings.freq
         periods = report.series.loc[report.series["volume"] > 0, "period"].tolist()[::-1]
         c1, c2, c3 = st.columns(3)
-        period = c1.selectbox(t("trends.period"), periods, format_func=lambda p: trends.period_label(p, freq, lang()),
-                              key="trends_drill_period")
+        period = c1.selectbox(t("trends.period"), periods, key="trends_drill_period",
+                              format_func=named(periods, lambda p: trends.period_label(p, freq, lang())))
         label = c2.selectbox(t("trends.label"), [NONE] + report.prepared.labels, key="trends_drill_label")
         groups = [NONE] + report.prepared.groups
-        group = c3.selectbox(t("trends.group"), groups, key="trends_drill_group") if len(groups) > 1 else NONE
+        group = c3.selectbox(t("trends.group"), groups, key="trends_drill_group",
+                             format_func=named(groups, lambda g: g if g == NONE else trends.group_name(g, lang()))) \
+            if len(groups) > 1 else NONE
         texts = trends.texts_for(report.prepared, period=period, label=None if label == NONE else label,
                                  group=None if group == NONE else group)
-        st.dataframe(texts, hide_index=True, width="stretch", height=300)
+        st.dataframe(trends.texts_table(texts, lang()), hide_index=True, width="stretch", height=300)
 
 
 def downloads(report: trends.TrendReport) -> None:
@@ -218,13 +262,12 @@ st.write(t("trends.intro"))
 try:
     frame, key = choose_frame()
     if frame is not None:
-        chosen = choose_columns(frame, key)
-        if chosen:
-            columns, settings = chosen
-            report = analyse(key, frame, tuple(vars(columns).values()), tuple(settings.to_dict().values()))
-            charts(report)
-            alerts(report)
-            drill_down(report)
-            downloads(report)
+        columns, settings, summary = choose_columns(frame, key)
+        report = analyse(key, frame, tuple(vars(columns).values()), tuple(settings.to_dict().values()), lang())
+        summary.caption(render(trends.date_summary(report), lang()))
+        charts(report)
+        alerts(report)
+        drill_down(report)
+        downloads(report)
 except Exception as exc:  # bad files and settings end in a message, never a traceback
     show_error(exc)

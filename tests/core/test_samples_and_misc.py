@@ -54,11 +54,13 @@ def test_locales_have_the_same_keys():
     assert i18n.t("data.saved", "en", name="x", rows=3).startswith("Saved dataset **x**")
 
 
-def test_formula_cells_are_escaped_but_numbers_are_not():
-    frame = pd.DataFrame({"text": ["=1+1", "+cmd", "-x", "@SUM(A1)", "\tx", "\rx", "fine", "-3.5"], "n": range(8)})
+def test_formula_cells_are_escaped_but_numbers_and_ordinary_posts_are_not():
+    frame = pd.DataFrame({"text": ["=1+1", "+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)", "\t=1", "\tx", "fine", "-3.5",
+                                   "@alice great product", "- bullet text", "+1 agree"], "n": range(11)})
     escaped = escape_formulas(frame)
-    assert escaped["text"].tolist() == ["'=1+1", "'+cmd", "'-x", "'@SUM(A1)", "'\tx", "'\rx", "fine", "-3.5"]
-    assert escaped["n"].tolist() == list(range(8))
+    assert escaped["text"].tolist() == ["'=1+1", "'+cmd|' /C calc'!A0", "'-2+3", "'@SUM(A1)", "'\t=1", "\tx", "fine",
+                                        "-3.5", "@alice great product", "- bullet text", "+1 agree"]
+    assert escaped["n"].tolist() == list(range(11))
     assert to_csv_bytes(frame).startswith("\ufeff".encode())
 
 

@@ -1,3 +1,4 @@
+import json
 import os
 import signal
 
@@ -7,6 +8,7 @@ import pytest
 
 from core import jobs
 from core.errors import ConfigError, DataError
+from core.i18n import render
 from core.scoring import ScoreConfig, create_score, iter_chunks, run_scoring
 from core.training import TrainConfig, create_run, run_training
 from core.workspace import Registry, read_json
@@ -157,7 +159,8 @@ def test_disk_full_while_scoring_keeps_the_scored_parts_and_resumes(baseline_run
     with pytest.raises(WorkspaceError, match="disk is full.*free some space"):
         run_scoring(folder)
     status = read_json(folder / "status.json")
-    assert status["status"] == "failed" and "disk is full" in status["reason"]
+    assert status["status"] == "failed" and "disk is full" in render(status["reason"])
+    assert "磁盘" in render(status["reason"], "zh")  # stored as a message: readable in either language
     assert sorted(p.name for p in (folder / "parts").iterdir()) == ["part-000000.parquet", "part-000001.parquet"]
     assert out.read_text() == "previous output\n"  # untouched
     monkeypatch.setattr(pd.DataFrame, "to_parquet", real)
@@ -166,7 +169,7 @@ def test_disk_full_while_scoring_keeps_the_scored_parts_and_resumes(baseline_run
 
 
 def test_disk_full_while_writing_the_output_leaves_no_partial_file(baseline_run, tmp_path, monkeypatch):
-    from core import scoring
+    from core import score_io
     from core.errors import WorkspaceError
 
     path, _ = review_file(tmp_path, 50)
@@ -176,7 +179,7 @@ def test_disk_full_while_writing_the_output_leaves_no_partial_file(baseline_run,
     def no_space(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(scoring, "_write", no_space)
+    monkeypatch.setattr(score_io, "_write", no_space)
     with pytest.raises(WorkspaceError, match="disk is full"):
         run_scoring(folder)
     assert not out.exists() and not list(tmp_path.glob(".o.parquet*"))
@@ -201,7 +204,6 @@ def test_two_shards_merge_in_order(baseline_run, tmp_path):
 
 
 def test_cli_score_json_and_overwrite(baseline_run, tmp_path, workspace):
-    import json
     import subprocess
     import sys
 
@@ -213,6 +215,139 @@ def test_cli_score_json_and_overwrite(baseline_run, tmp_path, workspace):
     assert first.returncode == 0, first.stderr
     data = json.loads(first.stdout.strip().splitlines()[-1])
     assert {"rows", "scored", "empty", "output", "label_counts", "rows_per_s"} <= set(data)
+    assert data["escaped_cells"] == 1 and "1 cells (in 'note')" in render(data["export_notice"])
     again = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert again.returncode == 2 and "--overwrite" in again.stderr
     assert subprocess.run(cmd + ["--overwrite"], capture_output=True, text=True, env=env, timeout=300).returncode == 0
+
+
+def multiline_file(tmp_path, rows=3432, multiline=29):
+    """``rows`` data rows of which ``multiline`` have a quoted text over two lines."""
+    texts = [t for t, _ in easy_rows(rows // 2 + 1)][:rows]
+    for i in range(multiline):
+        texts[i * 100] = texts[i * 100].replace(" ", "\n", 1)
+    path = tmp_path / "posts.csv"
+    pd.DataFrame({"id": range(rows), "text": texts}).to_csv(path, index=False)
+    assert path.read_text().count("\n") == rows + multiline + 1  # physical lines: header + rows + breaks
+    return path
+
+
+def test_progress_counts_data_rows_not_lines_with_rate_and_eta(baseline_run, tmp_path, monkeypatch):
+    from core import scoring
+
+    path = multiline_file(tmp_path)
+    assert scoring.count_rows(path) == 3432
+    statuses = []
+    real = scoring.atomic_write_json
+
+    def record(target, obj):
+        if target.name == "status.json" and obj.get("status") == "running" and "total_rows" in obj:
+            statuses.append(dict(obj))
+        real(target, obj)
+
+    monkeypatch.setattr(scoring, "atomic_write_json", record)
+    monkeypatch.setattr(scoring, "STATUS_EVERY_S", 0.0)  # every slice writes, so within-chunk updates show
+    monkeypatch.setattr(scoring, "PROGRESS_BATCHES", 4)  # slices of 256 rows
+    folder, summary = score(baseline_run, path, tmp_path / "o.parquet", chunk_rows=1000)
+    assert summary["rows"] == 3432
+    assert {s["total_rows"] for s in statuses} == {3432}  # never the 3,461 physical lines
+    done = [s["rows_done"] for s in statuses]
+    assert done == sorted(done) and done[-1] == 3432 and set(done) > {1000, 2000, 3000, 3432}
+    assert any(d % 1000 for d in done[:-1])  # updated within chunks, not only at their ends
+    later = [s for s in statuses if s["rows_done"] > 0]
+    assert all(s["rows_per_s"] > 0 and s["eta_s"] >= 0 for s in later)
+    assert later[-1]["eta_s"] == 0
+    chunks = [json.loads(line) for line in (folder / "progress.jsonl").read_text().splitlines()]
+    assert [c["rows_done"] for c in chunks if c["event"] == "chunk"] == [1000, 2000, 3000, 3432]
+    assert read_json(folder / "status.json")["total_rows"] == 3432
+
+
+def test_rate_meter_follows_the_recent_speed():
+    from core.scoring import RateMeter
+
+    meter = RateMeter(started=0.0, half_life_s=30.0)
+    assert meter.update(10.0, 1000) == 100.0 and meter.eta(500) == 5.0
+    for step in range(1, 13):  # the machine gets busy: 10 rows/s from now on
+        meter.update(10.0 + 10 * step, 1000 + 100 * step)
+    # two minutes (four half-lives) later, 1/16 of the old speed's excess is left; the mean since the
+    # start (2,200 rows in 130 s) would still say 16.9
+    assert meter.rate == pytest.approx(10 + 90 / 16) and meter.eta(100) == pytest.approx(100 / meter.rate)
+    assert meter.update(130.0, 2200) == meter.rate  # no time passed: no change
+    assert RateMeter(started=0.0).eta(10) is None
+
+
+def test_csv_output_counts_guarded_cells_and_can_stay_unchanged(baseline_run, tmp_path):
+    path, _ = review_file(tmp_path, 40)
+    _, guarded = score(baseline_run, path, tmp_path / "g.csv")
+    assert guarded["escaped_cells"] == 1 and "1 cells (in 'note')" in render(guarded["export_notice"])
+    _, raw = score(baseline_run, path, tmp_path / "r.csv", csv_guard=False)
+    assert raw["escaped_cells"] == 0 and raw["export_notice"] is None
+    text = (tmp_path / "r.csv").read_bytes()
+    assert not text.startswith("\ufeff".encode())
+    out = pd.read_csv(tmp_path / "r.csv", dtype=str, keep_default_na=False)
+    assert out.loc[0, "note"] == "=cmd|' /C calc'!A0"
+
+
+def test_excel_output_keeps_texts_as_typed_strings(baseline_run, tmp_path):
+    from openpyxl import load_workbook
+
+    path, _ = review_file(tmp_path, 20)
+    _, summary = score(baseline_run, path, tmp_path / "o.xlsx")
+    sheet = load_workbook(tmp_path / "o.xlsx").active
+    header = [c.value for c in sheet[1]]
+    note = sheet.cell(row=2, column=header.index("note") + 1)
+    assert note.value == "=cmd|' /C calc'!A0" and note.data_type == "s"
+    assert summary["escaped_cells"] == 0 and summary["cleaned_cells"] == 0
+
+
+def test_every_output_gets_a_readable_unique_name(baseline_run, tmp_path):
+    from core.errors import ConfigError
+    from core.scoring import check_display_name
+
+    path, _ = review_file(tmp_path, 20, "posts.csv")
+    first = create_score(ScoreConfig(run_id=baseline_run, input=str(path)))
+    second = create_score(ScoreConfig(run_id=baseline_run, input=str(path), source_name="posts.csv"))
+    named = create_score(ScoreConfig(run_id=baseline_run, input=str(path), name="  Weekly posts  "))
+    names = [read_json(f / "score.json")["name"] for f in (first, second, named)]
+    assert names == ["easy · baseline → posts.csv", "easy · baseline → posts.csv (2)", "Weekly posts"]
+    for bad in ("", "   ", "a\nb", "x" * 121):
+        with pytest.raises(ConfigError):
+            check_display_name(bad)
+
+
+def test_cli_lists_renames_and_deletes_with_confirmation(baseline_run, tmp_path, workspace):
+    import subprocess
+    import sys
+
+    path, _ = review_file(tmp_path, 20)
+    folder, _ = score(baseline_run, path, tmp_path / "o.csv")
+    env = {**os.environ, "OPINIONLAB_HOME": str(workspace)}
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "core", "score", *args], capture_output=True, text=True,
+                              env=env, timeout=300)
+
+    listed = json.loads(cli("list", "--json").stdout.strip().splitlines()[-1])["scores"]
+    assert [(s["id"], s["name"], s["status"]) for s in listed] == [(folder.name, "easy · baseline → reviews.csv",
+                                                                    "succeeded")]
+    renamed = cli("rename", folder.name, "Shop", "reviews", "--json")
+    assert renamed.returncode == 0 and json.loads(renamed.stdout.splitlines()[-1])["name"] == "Shop reviews"
+    refused = cli("delete", folder.name)
+    assert refused.returncode == 2 and "Nothing was deleted" in refused.stderr
+    assert "20 scored rows" in refused.stderr and "--yes" in refused.stderr and folder.exists()
+    assert cli("rename", folder.name).returncode == 2  # no name given: usage
+    deleted = cli("delete", folder.name, "--yes", "--json")
+    assert deleted.returncode == 0 and json.loads(deleted.stdout.splitlines()[-1])["rows"] == 20
+    assert not folder.exists() and (tmp_path / "o.csv").exists()  # the output outside the workspace stays
+
+
+def test_a_workbook_is_read_once_to_count_and_score_it(baseline_run, tmp_path, monkeypatch):
+    from core import score_io
+
+    path, _ = review_file(tmp_path, 40, "in.xlsx")
+    folder = create_score(ScoreConfig(run_id=baseline_run, input=str(path), chunk_rows=15))
+    reads = []
+    real = score_io.read_table
+    monkeypatch.setattr(score_io, "read_table", lambda *args, **kw: reads.append(args) or real(*args, **kw))
+    assert run_scoring(folder)["rows"] == 40
+    assert len(reads) == 1 and read_json(folder / "status.json")["total_rows"] == 40

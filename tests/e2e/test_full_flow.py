@@ -1,6 +1,6 @@
 """The whole flow on a fresh workspace, in headless Chromium, as an analyst clicks it:
-sample → dataset → baseline and a small quick run → Results → Score and download → Trends on
-the demo timeline → 简体中文. A screenshot of every page goes to artifacts/screenshots/flow-*.png."""
+sample → dataset → baseline and a small quick run → Results → Score and download → Trends on a
+day-first export, then on the demo timeline → 简体中文. A screenshot of every page goes to artifacts/screenshots/flow-*.png."""
 
 import re
 
@@ -38,14 +38,15 @@ def test_full_flow_in_a_browser(server, page, tmp_path):
     page.get_by_text("Baseline (TF-IDF + logistic regression)").click()
     settle(page)
     page.get_by_role("button", name="Start training").click()
-    page.get_by_text("Started run").first.wait_for()
+    page.get_by_text(": started.").first.wait_for()  # "<run name>: started."
     page.get_by_text(SUCCEEDED).first.wait_for(timeout=300_000)  # the page reruns as jobs finish: wait first
     settle(page)
     page.get_by_text("Full fine-tuning").click()
     page.locator('[data-testid="stCode"]').filter(has_text="--method full").wait_for()  # the rerun is done
     settle(page)
     page.get_by_text("Advanced settings").filter(visible=True).click()
-    for field, value in (("limit", "300"), ("max_eval_rows", "200"), ("max_length", "64"), ("epochs", "2")):
+    for field, value in (("Training rows (0 = all)", "300"), ("Validation rows (0 = all)", "200"),
+                         ("Max length (tokens)", "64"), ("Epochs", "2")):
         box = page.get_by_label(field, exact=True).filter(visible=True)
         box.fill(value)
         box.press("Tab")  # commits the value to the form
@@ -55,7 +56,7 @@ def test_full_flow_in_a_browser(server, page, tmp_path):
     page.locator('[data-testid="stCode"]').filter(has_text="--limit 300").filter(has_text="--max-length 64").wait_for()
     settle(page)
     page.get_by_role("button", name="Start training").click()
-    page.get_by_text("Started run").first.wait_for()
+    page.get_by_text(": started.").first.wait_for()  # "<run name>: started."
     page.wait_for_function(f"() => document.body.innerText.split({SUCCEEDED!r}).length - 1 >= 2", timeout=900_000)
     no_exception(page)
     screenshot(page, "flow-02-train")
@@ -87,9 +88,26 @@ def test_full_flow_in_a_browser(server, page, tmp_path):
     no_exception(page)
     screenshot(page, "flow-04-score")
 
-    # Trends on the demo timeline: the planted alert and its keyword
+    # Trends on a social-media export written day/month/year: one order for the whole column
     page.goto(url + "/trends")
     page.get_by_text("Scored texts").wait_for()
+    choose(page, "Scored texts", "Upload a file with dates and labels")
+    posts = tmp_path / "posts.csv"
+    days = [pd.Timestamp("2026-09-01") + pd.Timedelta(days=d) for d in range(70)]
+    pd.DataFrame({"posted": [f"{d:%d/%m/%Y} 1{i}:00" for d in days for i in range(3)],
+                  "label": ["negative", "positive", "positive"] * len(days),
+                  "comment": ["@shop delivery late again url_removed", "lovely screen https://t.co/x",
+                              "great value for money"] * len(days)}).to_csv(posts, index=False)
+    page.locator("input[type=file]").set_input_files(str(posts))
+    page.get_by_text("Dates read as day/month/year").wait_for(timeout=120_000)
+    settle(page)
+    body = page.inner_text("body")
+    assert "first 2026-09-01 · last 2026-11-09 · 11 weeks" in body
+    assert re.search(r"Unreadable dates\s*\n\s*0\b", body) and re.search(r"Periods\s*\n\s*11\b", body)
+    no_exception(page)
+    screenshot(page, "flow-05a-trends-day-first")
+
+    # Trends on the demo timeline: the planted alert and its keyword
     choose(page, "Scored texts", "Demo timeline (synthetic)")
     page.get_by_text("This demo timeline is synthetic").wait_for()
     page.locator('[data-testid="stPlotlyChart"]').filter(has_text="boring").first.wait_for(timeout=120_000)

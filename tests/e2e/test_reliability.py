@@ -23,7 +23,7 @@ from tests.e2e.conftest import CHROMIUM, need_chromium, no_exception, screenshot
 
 PAGES = [("home", "Opinion Lab"), ("data", "Data"), ("train", "Train"), ("results", "Results"),
          ("score", "Score"), ("trends", "Trends")]
-STEPS = re.compile(r"Step (\d+) of (\d+)")
+STEPS = re.compile(r"Step ([\d,]+) of ([\d,]+)")  # counts carry thousands separators
 
 
 def long_job(home, tiny_model_dir, monkeypatch, epochs=100):
@@ -40,7 +40,7 @@ def long_job(home, tiny_model_dir, monkeypatch, epochs=100):
 
 
 def highest_step(page) -> int:
-    return max((int(m.group(1)) for m in STEPS.finditer(page.inner_text("body"))), default=-1)
+    return max((int(m.group(1).replace(",", "")) for m in STEPS.finditer(page.inner_text("body"))), default=-1)
 
 
 def test_server_restart_keeps_the_job_and_two_sessions_agree(browser, tmp_path, monkeypatch, tiny_model_dir):
@@ -64,11 +64,11 @@ def test_server_restart_keeps_the_job_and_two_sessions_agree(browser, tmp_path, 
         one.goto(url + "/train")
         two.goto(url + "/train")
         for page in (one, two):  # the new server shows live progress, beyond where it was at the restart
-            page.wait_for_function("n => [...document.body.innerText.matchAll(/Step (\\d+) of/g)]"
-                                   ".some(m => Number(m[1]) > n)", arg=at_restart, timeout=60_000)
+            page.wait_for_function("n => [...document.body.innerText.matchAll(/Step ([\\d,]+) of/g)]"
+                                   ".some(m => Number(m[1].replaceAll(',', '')) > n)", arg=at_restart, timeout=60_000)
         first_seen = highest_step(two)
-        two.wait_for_function("n => [...document.body.innerText.matchAll(/Step (\\d+) of/g)]"
-                              ".some(m => Number(m[1]) > n)", arg=first_seen, timeout=60_000)  # it moves
+        two.wait_for_function("n => [...document.body.innerText.matchAll(/Step ([\\d,]+) of/g)]"
+                              ".some(m => Number(m[1].replaceAll(',', '')) > n)", arg=first_seen, timeout=60_000)  # it moves
         screenshot(two, "reliability-after-restart")
 
         one.get_by_role("button", name="Stop").first.click()  # session one stops the run ...

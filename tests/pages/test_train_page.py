@@ -1,12 +1,14 @@
+from core import jobs
+from core.training import TrainConfig, create_run
 from core.workspace import Registry
-from tests.core.test_jobs import wait_done
+from tests.core.test_queue import reap
 from tests.pages.conftest import open_page
 
 
 def test_no_datasets_points_to_data_page(app):
     open_page(app, "pages/train.py")
     assert any("No datasets yet" in i.value for i in app.info)
-    assert any("No training jobs yet" in i.value for i in app.info)
+    assert any("No training runs yet" in i.value for i in app.info)
 
 
 def test_launch_baseline_and_see_it_in_the_live_panel(app, easy_dataset):
@@ -15,14 +17,70 @@ def test_launch_baseline_and_see_it_in_the_live_panel(app, easy_dataset):
     assert not app.exception
     command = app.code[0].value
     assert command.startswith("python -m core jobs submit --dataset easy") and "--method baseline" in command
-    assert any("Estimated duration" in c.value for c in app.caption)
+    assert any("Estimated duration" in c.value and "no earlier runs: rough guess" in c.value for c in app.caption)
     app.button(key="train_start").click().run()
-    assert any("Started run" in s.value for s in app.success)
+    assert any(s.value.startswith("easy · TF-IDF baseline · ") and s.value.endswith(": started.") for s in app.success)
     job = Registry().jobs()[0]
-    assert wait_done(job["id"]) == "succeeded"
+    assert reap(job["id"])["status"] == "succeeded"
     app.run()  # a reload (or the fragment's next tick) shows the finished run
-    assert any(job["run_id"] in m.value and "succeeded" in m.value for m in app.markdown)
+    assert any("easy · TF-IDF baseline" in m.value and "succeeded" in m.value for m in app.markdown)
     assert any("Test accuracy" in c.value for c in app.caption)
+    assert any("based on 1 earlier run" in c.value for c in app.caption)  # the next estimate is measured
+
+
+def test_a_waiting_run_says_its_place_in_line(app, easy_dataset, monkeypatch):
+    monkeypatch.setattr(jobs, "slots", lambda lane: 0)  # every lane full: runs wait
+    open_page(app, "pages/train.py")
+    app.radio(key="train_method").set_value("baseline").run()
+    app.button(key="train_start").click().run()
+    app.button(key="train_start").click().run()
+    assert any(s.value.endswith(": queued (2nd in line).") for s in app.success)
+    assert any("queued (1st in line)" in m.value for m in app.markdown)
+    assert any("quick lane" in c.value for c in app.caption)
+    app.session_state["lang"] = "zh"
+    app.run()
+    assert any("排队中（第 2 位）" in m.value and "TF-IDF 基线" in m.value for m in app.markdown)
+
+
+def test_scoring_jobs_are_not_in_the_run_list(app, baseline_run):
+    registry = Registry()
+    registry.add_job("score_abc", "score", "score_abc", str(registry.root / "scores" / "score_abc" / "score.json"), None)
+    registry.update_job("score_abc", status="succeeded")
+    open_page(app, "pages/train.py")
+    cards = [m.value for m in app.markdown if m.value.startswith("**")]
+    assert len(cards) == 1 and "easy · TF-IDF baseline" in cards[0]
+    assert not any("score_abc" in c.value for c in app.caption)
+
+
+def test_delete_says_what_goes_and_waits_for_the_confirmation(app, baseline_run):
+    open_page(app, "pages/train.py")
+    warning = next(w.value for w in app.warning if "for good" in w.value)
+    assert "the trained model" in warning and "test-split predictions" in warning
+    assert Registry().run(baseline_run) is not None  # nothing removed before the confirmation
+    app.button(key=f"del_{baseline_run}").click().run()
+    assert not app.exception
+    assert Registry().run(baseline_run) is None
+    assert not (Registry().root / "runs" / baseline_run).exists()
+
+
+def test_a_run_that_made_nothing_is_deleted_at_once(app, easy_dataset, monkeypatch):
+    monkeypatch.setattr(jobs, "slots", lambda lane: 0)
+    job = jobs.submit(create_run(TrainConfig(dataset="easy", method="baseline")))
+    jobs.cancel(job["id"])
+    open_page(app, "pages/train.py")
+    assert not any("for good" in w.value for w in app.warning)
+    app.button(key=f"del_{job['run_id']}").click().run()
+    assert Registry().run(job["run_id"]) is None
+
+
+def test_rename_on_the_page(app, baseline_run):
+    open_page(app, "pages/train.py")
+    app.text_input(key=f"rename_{baseline_run}").set_value("first baseline")
+    next(b for b in app.button if b.label == "Rename").click().run()
+    assert not app.exception
+    assert Registry().run(baseline_run)["name"] == "first baseline"
+    app.run()  # the fragment's rerun (AppTest does not follow st.rerun inside a fragment)
+    assert any(m.value.startswith("**first baseline**") for m in app.markdown)
 
 
 def test_bad_settings_are_listed_not_launched(app, easy_dataset, tiny_model_dir):
@@ -36,7 +94,10 @@ def test_bad_settings_are_listed_not_launched(app, easy_dataset, tiny_model_dir)
     assert Registry().jobs() == []
 
 
-def test_train_page_in_chinese(app, easy_dataset):
+def test_train_page_in_chinese(app, baseline_run):
     app.query_params["lang"] = "zh"
     open_page(app, "pages/train.py")
     assert app.title[0].value == "训练"
+    assert any("easy · TF-IDF 基线 · " in m.value and "已完成" in m.value for m in app.markdown)
+    assert any("创建于" in c.value and "年" in c.value for c in app.caption)
+    assert any("永久删除" in w.value for w in app.warning)

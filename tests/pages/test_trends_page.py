@@ -65,3 +65,61 @@ def test_trends_page_in_chinese(app):
     open_page(app, "pages/trends.py")
     assert app.title[0].value == "舆情趋势"
 
+
+
+def day_first_posts() -> bytes:
+    """Ten weeks of posts written day/month/year, from Tuesday 1 September 2026."""
+    days = [pd.Timestamp("2026-09-01") + pd.Timedelta(days=d) for d in range(0, 70, 2)]
+    frame = pd.DataFrame({"posted": [f"{d:%d/%m/%Y} 10:30" for d in days for _ in range(3)],
+                          "label": ["negative", "positive", "positive"] * len(days),
+                          "comment": ["Delivery late again @shop url_removed", "Lovely screen https://t.co/x",
+                                      "Great value"] * len(days)})
+    return frame.to_csv(index=False).encode()
+
+
+def date_caption(app) -> str:
+    return next(c.value for c in app.caption if " · first " in c.value or " · 最早 " in c.value)
+
+
+def test_a_day_first_upload_shows_its_order_dates_and_periods_and_can_be_overridden(app):
+    open_page(app, "pages/trends.py")
+    app.selectbox(key="trends_source_en").set_value("upload").run()
+    app.file_uploader(key="trends_upload").set_value(("posts.csv", day_first_posts(), "text/csv")).run()
+    assert not app.exception
+    assert app.selectbox(key="trends_col_date").value == "posted"
+    caption = date_caption(app)
+    assert "day/month/year" in caption and "first 2026-09-01 · last 2026-11-08 · 10 weeks" in caption
+    metrics = {m.label: m.value for m in app.metric}
+    assert metrics["Periods"] == "10" and metrics["Unreadable dates"] == "0" and metrics["Rows analysed"] == "105"
+
+    app.selectbox(key="trends_date_order_en").set_value("MDY").run()  # the analyst insists on month first
+    assert "month/day/year (your choice)" in date_caption(app)
+    metrics = {m.label: m.value for m in app.metric}
+    assert int(metrics["Unreadable dates"]) > 0  # 15/09/2026 cannot be month first: counted, not hidden
+    assert any("could not be read" in w.value for w in app.warning)
+
+    app.text_input(key="trends_date_format").set_value("%d/%m/%Y %H:%M").run()
+    assert "format %d/%m/%Y %H:%M" in date_caption(app) and "10 weeks" in date_caption(app)
+    assert {m.label: m.value for m in app.metric}["Unreadable dates"] == "0"
+
+
+def in_chinese(app):
+    """Run again in Chinese (AppTest forgets the sidebar's language after a page switch)."""
+    app.session_state["lang"] = "zh"
+    return app.run()
+
+
+def test_dates_with_offsets_and_a_chosen_time_zone_in_chinese(app):
+    app.query_params["lang"] = "zh"
+    open_page(app, "pages/trends.py")
+    app.selectbox(key="trends_source_zh").set_value("upload")
+    in_chinese(app)
+    frame = pd.DataFrame({"date": ["2026-11-29T20:00:00+08:00", "2026-11-30T01:00:00+08:00"] * 5,
+                          "label": ["负面", "正面"] * 5, "text": ["物流太慢", "质量很好"] * 5})
+    app.file_uploader(key="trends_upload").set_value(("o.csv", frame.to_csv(index=False).encode(), "text/csv"))
+    in_chinese(app)
+    assert "共 2 周" in date_caption(app) and any("时区偏移" in w.value for w in app.warning)
+    app.selectbox(key="trends_timezone_zh").set_value("UTC")
+    in_chinese(app)
+    assert "共 1 周" in date_caption(app)  # both are Sunday 29 November in UTC
+    assert not app.exception

@@ -64,6 +64,9 @@ def lane_for(kind: str, config_path: str | Path, registry: Registry) -> str:
         source = Path(str(config.get("input") or ""))
         small = source.is_file() and source.stat().st_size <= QUICK_SCORE_BYTES
         return QUICK if labels.get("kind") == "baseline" or small else LONG
+    if kind == "monitor":  # a run scores only what is new since the last one: seconds with a baseline
+        labels = read_json(registry.root / "runs" / str(config.get("run_id", "")) / "model" / "labels.json", {}) or {}
+        return QUICK if labels.get("kind") == "baseline" else LONG
     return LONG
 
 

@@ -311,6 +311,7 @@ def test_run_now_is_a_background_job_with_the_cli_command(baseline_run, inbox):
     monitor = make_monitor(baseline_run, inbox)
     job = monitors.submit_run(monitor)
     assert jobs.command_for(job)[-5:] == ["monitor", "run", monitor.id, "--job", job["id"]]
+    assert job["lane"] == jobs.QUICK  # a baseline model scores new rows in seconds
     status = wait_for(lambda: Registry().job(job["id"])["status"] not in ("queued", "running")
                       and Registry().job(job["id"])["status"], 240, "the monitor job")
     assert status == "succeeded", (monitors.folder_of(monitor, Registry()) / "worker.log").read_text()

@@ -8,6 +8,7 @@ import streamlit as st
 
 from core import alerting, monitors, trends
 from core.alerting import CHANNEL_KINDS, Channel
+from core.errors import ConfigError
 from core.i18n import LANGUAGES
 from core.monitor_files import SOURCE_KINDS, Source
 from core.runs import list_runs
@@ -115,21 +116,47 @@ def choose_schedule(current: monitors.Monitor | None, key: str) -> dict:
                                  format_func=LANGUAGES.get, help=field_help("lang"), key=f"{key}_lang")}
 
 
+def _add_channel(key: str) -> None:
+    """Button callback: check the typed channel, add it to the form's list, clear the fields."""
+    state = st.session_state
+    channel = Channel(state[f"{key}_ch_kind"], state[f"{key}_ch_secret"].strip(), state[f"{key}_ch_name"].strip(),
+                      state[f"{key}_ch_sign"].strip())
+    try:
+        channel.validate()
+        if channel.name in [c["name"] for c in state[f"{key}_channels"]]:
+            raise ConfigError("monitors.err.channel_names", names=channel.name)
+    except ConfigError as exc:
+        state[f"{key}_ch_error"] = exc.message.to_dict() if exc.message else str(exc)
+        return
+    state[f"{key}_channels"] = [*state[f"{key}_channels"], channel.to_dict()]
+    state[f"{key}_ch_name"] = state[f"{key}_ch_secret"] = state[f"{key}_ch_sign"] = ""
+
+
 def choose_channels(current: monitors.Monitor | None, key: str) -> list[Channel]:
-    """One row per channel: a name, a kind, and the *names* of its secrets (never the secrets)."""
+    """The channels so far (each with its address masked) and fields to add one: a kind and the
+    *names* of its secrets, never the secrets."""
     st.markdown(f"**{t('monitors.f.channels')}**")
     st.caption(t("monitors.f.channels_help"))
-    headers = {f: t(f"monitors.f.channel_{f}") for f in ("name", "kind", "secret", "sign_secret")}
-    rows = pd.DataFrame([c.to_dict() for c in (current.channels if current else [])], columns=list(headers))
-    kinds = st.column_config.SelectboxColumn(headers["kind"], options=list(CHANNEL_KINDS), required=True)
-    edited = st.data_editor(rows.rename(columns=headers), num_rows="dynamic", hide_index=True, width="stretch",
-                            key=f"{key}_channels", column_config={headers["kind"]: kinds})
-    edited = edited.rename(columns={label: field for field, label in headers.items()}).fillna("")
-    channels = [Channel.from_dict(row) for row in edited.to_dict("records") if row.get("kind")]
-    for channel in channels:
-        summary = alerting.channel_summary(channel)
-        st.caption(f"{channel.name} · {t('monitors.kind.' + channel.kind)} · {render(summary['target'])}")
-    return channels
+    listed = st.session_state.setdefault(f"{key}_channels", [c.to_dict() for c in (current.channels if current else [])])
+    for i, values in enumerate(listed):
+        channel = Channel.from_dict(values)
+        c1, c2 = st.columns([5, 1])
+        target = render(alerting.channel_summary(channel)["target"])
+        c1.markdown(f"**{channel.name}** · {t('monitors.kind.' + channel.kind)} · `{channel.secret}` → `{target}`")
+        if c2.button(t("monitors.f.drop_channel"), key=f"{key}_drop_{i}"):
+            st.session_state[f"{key}_channels"] = listed[:i] + listed[i + 1:]
+            st.rerun()
+    c1, c2, c3, c4 = st.columns(4)
+    c1.selectbox(t("monitors.f.channel_kind"), list(CHANNEL_KINDS), key=f"{key}_ch_kind",
+                 format_func=lambda k: t(f"monitors.kind.{k}"))
+    c2.text_input(t("monitors.f.channel_secret"), key=f"{key}_ch_secret", placeholder="TEAM_DINGTALK")
+    c3.text_input(t("monitors.f.channel_sign_secret"), key=f"{key}_ch_sign")
+    c4.text_input(t("monitors.f.channel_name"), key=f"{key}_ch_name")
+    st.button(t("monitors.f.add_channel"), key=f"{key}_ch_add", on_click=_add_channel, args=(key,),
+              icon=":material/add:")
+    if error := st.session_state.pop(f"{key}_ch_error", None):
+        st.error(render(error))
+    return [Channel.from_dict(values) for values in st.session_state[f"{key}_channels"]]
 
 
 def monitor_form(current: monitors.Monitor | None, key: str) -> None:
@@ -160,5 +187,8 @@ def monitor_form(current: monitors.Monitor | None, key: str) -> None:
         except Exception as exc:  # a wrong setting ends in its message, the form keeps what was typed
             show_error(exc)
             return
+        if current is None:  # an empty form for the next new monitor
+            for name in [k for k in st.session_state if str(k).startswith(f"{key}_")]:
+                del st.session_state[name]
         st.session_state["mon_wanted"] = st.session_state["mon_saved"] = saved.name  # opened after the rerun
         st.rerun()

@@ -59,11 +59,22 @@ def test_create_a_monitor_with_the_trends_widgets(app, baseline_run, inbox):
     app.selectbox(key="mon_new_col_group").set_value("channel")
     app.segmented_control(key="mon_new_freq").set_value("D")
     app.number_input(key="mon_new_min_volume").set_value(10)
+    app.text_input(key="mon_new_ch_secret").input("https://hooks.slack.com/services/T0/B0/pasted")
+    app.button(key="mon_new_ch_add").click().run()
+    assert any("is not a secret's name" in e.value for e in app.error) and "pasted" not in app.error[0].value
+    app.selectbox(key="mon_new_ch_kind").set_value("webhook")
+    app.text_input(key="mon_new_ch_secret").input("OPS_HOOK")
+    app.text_input(key="mon_new_ch_name").input("ops")
+    app.button(key="mon_new_ch_add").click().run()
+    assert not app.error and app.text_input(key="mon_new_ch_secret").value == ""
+    assert any("**ops**" in m.value and "`OPS_HOOK`" in m.value for m in app.markdown)
     app.button(key="mon_new_save").click().run()
     assert not app.exception and any("Monitor phones saved" in s.value for s in app.success)
     saved = monitors.get_monitor("phones")
     assert (saved.text_col, saved.date_col, saved.group_col) == ("comment", "posted", "channel")
     assert saved.trend_settings().freq == "D" and saved.trend_settings().min_volume == 10
+    assert [(c.kind, c.secret, c.name) for c in saved.channels] == [("webhook", "OPS_HOOK", "ops")]
+    assert app.text_input(key="mon_new_name").value == ""  # the new-monitor form is empty again
     assert app.selectbox(key="mon_open").value == "phones"
     assert table(app, "Next run").iloc[0]["Status"] == "not run yet"
 

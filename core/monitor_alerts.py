@@ -31,27 +31,50 @@ MAX_ROUNDS = 3  # runs that try a failed delivery before it is left for "Send ag
 
 def find_alerts(monitor: Monitor, registry: Registry, history: History, summary: RunSummary) -> None:
     """Trends over the whole history; each spike of the newest ``lookback`` periods not yet
-    recorded becomes an alert with one pending delivery per channel."""
-    frame = history.frame()
-    if frame.empty:
-        return
-    try:
-        report = trends.analyse(frame, monitor.columns(), monitor.trend_settings(), keywords_for=0)
-    except OpinionLabError as exc:  # e.g. no date could be read: said in the summary, scoring is kept
-        summary.notes.append(msg("monitors.note.no_trends", reason=exc.message or str(exc)).to_dict())
+    recorded becomes an alert with one pending delivery per channel.
+
+    Spikes are found without the texts (reading a million of them is most of the cost); only a
+    run that has new spikes reads the texts too, for their keywords and examples."""
+    plain = dataclasses.replace(monitor.columns(), text=None)
+    report = _report(history, plain, monitor, summary, ["date", "group", "label", "confidence"])
+    if report is None:
         return
     summary.spikes = len(report.spikes)
+    if _new_spikes(monitor, registry, report):
+        report = _report(history, monitor.columns(), monitor, summary, ["date", "text", "group", "label", "confidence"])
+        for key, spike in _new_spikes(monitor, registry, report) if report is not None else []:
+            _record_alert(monitor, registry, key, _alert_for(monitor, report, spike))
+            summary.new_alerts += 1
+    _injected_crash("after_record")
+
+
+def _report(history: History, columns: trends.Columns, monitor: Monitor, summary: RunSummary,
+            read: list[str]) -> trends.TrendReport | None:
+    """The trends of the history's ``read`` columns (not where each row came from: a million
+    file paths cost a second); None when there are none, or they cannot be computed (said)."""
+    frame = history.frame(read)
+    if frame.empty:
+        return None
+    try:
+        return trends.analyse(frame, columns, monitor.trend_settings(), keywords_for=0)
+    except OpinionLabError as exc:  # e.g. no date could be read: said in the summary, the scoring is kept
+        summary.notes.append(msg("monitors.note.no_trends", reason=exc.message or str(exc)).to_dict())
+        return None
+
+
+def _new_spikes(monitor: Monitor, registry: Registry, report: trends.TrendReport) -> list[tuple[str, trends.Spike]]:
+    """(key, spike) of the spikes in the newest ``lookback`` periods not yet recorded, oldest first
+    (so alerts arrive in the order things happened)."""
     periods = sorted(report.series["period"].unique())
-    cutoff = periods[-monitor.lookback_periods] if len(periods) >= monitor.lookback_periods else periods[0]
+    cutoff = periods[-min(monitor.lookback_periods, len(periods))]
     with connect(registry, transaction=False) as db:
         known = {r["key"] for r in db.execute("SELECT key FROM monitor_alerts WHERE monitor_id = ?", (monitor.id,))}
-    for spike in reversed(report.spikes):  # oldest first, so alerts arrive in the order things happened
+    found = []
+    for spike in reversed(report.spikes):
         key = f"{report.prepared.settings.freq}|{spike.metric}|{spike.period:%Y-%m-%d}|{spike.group or ''}"
-        if spike.period < cutoff or key in known:
-            continue
-        _record_alert(monitor, registry, key, _alert_for(monitor, report, spike))
-        summary.new_alerts += 1
-    _injected_crash("after_record")
+        if spike.period >= cutoff and key not in known:
+            found.append((key, spike))
+    return found
 
 
 def _alert_for(monitor: Monitor, report: trends.TrendReport, spike: trends.Spike) -> Alert:

@@ -437,10 +437,12 @@ class History:
 
         if not self.parts:
             return pd.DataFrame(columns=columns or [])
-        tables = [pq.read_table(self.parts_dir / name) for name in self.parts]
+        tables = []
+        for name in self.parts:  # only the columns asked for are read (a group column may be newer than a part)
+            path = self.parts_dir / name
+            present = pq.read_schema(path).names
+            tables.append(pq.read_table(path, columns=[c for c in columns if c in present] if columns else None))
         table = pa.concat_tables(tables, promote_options="permissive")  # parts may differ in string width
-        if columns:
-            table = table.select([c for c in columns if c in table.column_names])
         return table.to_pandas()
 
     def compact(self) -> None:

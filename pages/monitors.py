@@ -82,6 +82,7 @@ def history(monitor: monitors.Monitor) -> None:
     if not alerts:
         st.caption(t("monitors.no_alerts"))
         return
+    st.markdown(t("monitors.latest", title=alerting.message(alerting.Alert.from_dict(alerts[0]), lang())[0]))
     table = monitor_alerts.alert_table(alerts, lang())
     link = st.column_config.LinkColumn(table.columns[-1], display_text=t("monitors.open_trends"))
     st.dataframe(table, hide_index=True, width="stretch", column_config={table.columns[-1]: link})

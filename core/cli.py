@@ -631,6 +631,9 @@ def cmd_monitor_serve(args: argparse.Namespace) -> int:
     def report(name: str, outcome: Any) -> None:
         if isinstance(outcome, OpinionLabError):
             print(f"{name}: {outcome.render(args.lang)}", flush=True)
+        elif isinstance(outcome, Exception):
+            print(f"{name}: {i18n.t('cli.internal_error', args.lang, kind=type(outcome).__name__, detail=outcome)}",
+                  flush=True)
         else:
             print(f"{name}: {outcome.rows_scored:,} rows scored, {outcome.new_alerts:,} new alerts, deliveries "
                   f"{outcome.deliveries or 'none'}", flush=True)

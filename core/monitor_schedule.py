@@ -15,7 +15,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from core.errors import OpinionLabError
 from core.monitors import Monitor, list_monitors, run_monitor, state_of
 from core.workspace import Registry, atomic_write_json, read_json
 
@@ -48,7 +47,7 @@ def serve(registry: Registry | None = None, once: bool = False, poll_s: float = 
                 continue
             try:
                 report(monitor.name, run_monitor(monitor.id, registry, predictors=predictors))
-            except OpinionLabError as exc:  # recorded in the monitor's state; the others go on
+            except Exception as exc:  # recorded in the monitor's state; one monitor's fault stops no other
                 report(monitor.name, exc)
             runs += 1
         if once:

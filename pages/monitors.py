@@ -120,7 +120,8 @@ try:
         chosen = st.selectbox(t("monitors.open"), names, key="mon_open")
         monitor = monitors.get_monitor(chosen)
         st.caption(t("monitors.about", model=monitor.run_id, source=monitor.source.path,
-                     text=monitor.text_col, date=monitor.date_col, freq=t(f"trends.freq_{monitor.trend_settings().freq}")))
+                     text=monitor.text_col, date=monitor.date_col,
+                     freq=f"{t('trends.freq')}: {t('trends.freq_' + monitor.trend_settings().freq)}"))
         live(monitor)
         last_run(monitor)
         history(monitor)

@@ -303,6 +303,28 @@ def test_serve_runs_what_is_due(baseline_run, inbox):
     assert scheduler_alive()
 
 
+def test_serve_goes_on_when_one_monitor_fails(baseline_run, inbox, tmp_path, monkeypatch):
+    from core import monitor_schedule
+
+    posts(days=3).to_csv(inbox / "a.csv", index=False)
+    make_monitor(baseline_run, inbox, name="good")
+    other = tmp_path / "other"
+    other.mkdir()
+    posts(days=3).to_csv(other / "b.csv", index=False)
+    make_monitor(baseline_run, other, name="broken")
+    real = monitor_schedule.run_monitor
+
+    def flaky(name, *args, **kwargs):
+        if monitors.get_monitor(name).name == "broken":
+            raise RuntimeError("a bug in one monitor")
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(monitor_schedule, "run_monitor", flaky)
+    heard = {}
+    assert monitor_schedule.serve(once=True, report=lambda name, outcome: heard.update({name: outcome})) == 2
+    assert isinstance(heard["broken"], RuntimeError) and heard["good"].rows_scored > 0
+
+
 def test_run_now_is_a_background_job_with_the_cli_command(baseline_run, inbox):
     from core import jobs
     from tests.core.test_jobs import wait_for

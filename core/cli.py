@@ -482,12 +482,7 @@ def cmd_trends(args: argparse.Namespace) -> int:
     from core.workspace import atomic_write_bytes
 
     lang = args.lang
-    order = "DMY" if args.dayfirst else args.date_order
-    settings = trends.TrendSettings(freq=args.freq, window=args.window, k=args.k, min_volume=args.min_volume,
-                                    method=args.method, top_groups=args.top_groups,
-                                    negative_label=args.negative_label or "", positive_label=args.positive_label or "",
-                                    date_order=order, date_format=args.date_format or "",
-                                    timezone=args.timezone or "").validate()
+    settings = _trend_settings(args)
     frame = trends.load_frame(args.path)
     suggested = trends.suggest_columns(frame)
     columns = trends.Columns(date=args.date_col or suggested["date"], label=args.label_col or suggested["label"],
@@ -532,7 +527,7 @@ def _trend_lines(report: Any, result: dict[str, Any], lang: str) -> list[str]:
 
 # monitors ----------------------------------------------------------------------------------
 def _monitor_from_args(args: argparse.Namespace):
-    from core import monitors, trends
+    from core import monitors
     from core.alerting import Channel
     from core.monitor_files import Source
 
@@ -541,9 +536,7 @@ def _monitor_from_args(args: argparse.Namespace):
         raise OpinionLabError("cli.err.monitor_source")
     source = Source(*kinds[0])
     suggested = monitors.suggest_columns(source.validate())
-    settings = trends.TrendSettings(freq=args.freq, window=args.window, k=args.k, min_volume=args.min_volume,
-                                    method=args.method, top_groups=args.top_groups,
-                                    negative_label=args.negative_label or "", positive_label=args.positive_label or "")
+    settings = _trend_settings(args)
     channels = []
     for spec in args.channel or []:  # KIND=SECRET[,SIGN_SECRET]
         kind, _, names = spec.partition("=")
@@ -674,14 +667,7 @@ def _add_monitor_parser(groups: Any) -> None:
     add.add_argument("--file", help="one file that grows (a log or an export appended to)")
     for role in ("text", "date", "group"):
         add.add_argument(f"--{role}-col", dest=f"{role}_col", help=f"the {role} column (default: detected)")
-    add.add_argument("--freq", default="W", choices=["D", "W", "M"], help="day, week or month")
-    add.add_argument("--window", type=int, default=8, help="periods in the baseline before each point")
-    add.add_argument("--k", type=float, default=3.5, help="robust deviations above the baseline for a spike")
-    add.add_argument("--min-volume", dest="min_volume", type=int, default=30)
-    add.add_argument("--method", default="mad", choices=["mad", "std"])
-    add.add_argument("--top-groups", dest="top_groups", type=int, default=8)
-    add.add_argument("--negative-label", dest="negative_label")
-    add.add_argument("--positive-label", dest="positive_label")
+    _add_trend_settings_options(add)
     add.add_argument("--channel", action="append", help="KIND=SECRET_NAME[,SIGN_SECRET_NAME]; kinds: webhook, "
                      "slack, teams, dingtalk, wecom, feishu, lark, email (repeat for several)")
     add.add_argument("--interval", type=int, default=60, help="minutes between runs under 'monitor serve'")
@@ -738,6 +724,37 @@ def _add_train_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-length", dest="max_length", type=int)
     parser.add_argument("--limit", type=int, help="use at most N training rows")
     parser.add_argument("--seed", type=int)
+
+
+def _add_trend_settings_options(parser: argparse.ArgumentParser) -> None:
+    """How dates are read and spikes found: the trends command's and a monitor's settings."""
+    parser.add_argument("--date-order", dest="date_order", default="auto", choices=["auto", "DMY", "MDY", "YMD"],
+                        help="day/month order of dates such as 07/10/2026 (default: decided from the whole column; "
+                             "when every date is ambiguous, month first, or year first with --lang zh)")
+    parser.add_argument("--dayfirst", action="store_true", help="dates are day first (same as --date-order DMY)")
+    parser.add_argument("--date-format", dest="date_format",
+                        help="a strftime format for the date column, e.g. '%%d/%%m/%%Y %%H:%%M' (replaces all guessing)")
+    parser.add_argument("--timezone", help="group dates that carry a UTC offset by this IANA zone's clock "
+                                           "(default: each date's own local time), e.g. Asia/Shanghai")
+    parser.add_argument("--freq", default="W", choices=["D", "W", "M"], help="day, week or month")
+    parser.add_argument("--window", type=int, default=8, help="periods before each point that form its baseline; "
+                                                             "at least 4 of them must have texts")
+    parser.add_argument("--k", type=float, default=3.5, help="robust deviations above the baseline for a spike")
+    parser.add_argument("--min-volume", dest="min_volume", type=int, default=30)
+    parser.add_argument("--method", default="mad", choices=["mad", "std"])
+    parser.add_argument("--top-groups", dest="top_groups", type=int, default=8)
+    parser.add_argument("--negative-label", dest="negative_label")
+    parser.add_argument("--positive-label", dest="positive_label")
+
+
+def _trend_settings(args: argparse.Namespace):
+    from core import trends
+
+    return trends.TrendSettings(freq=args.freq, window=args.window, k=args.k, min_volume=args.min_volume,
+                                method=args.method, top_groups=args.top_groups,
+                                negative_label=args.negative_label or "", positive_label=args.positive_label or "",
+                                date_order="DMY" if args.dayfirst else args.date_order,
+                                date_format=args.date_format or "", timezone=args.timezone or "").validate()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -839,23 +856,7 @@ def build_parser() -> argparse.ArgumentParser:
     trend.add_argument("--text-col", dest="text_col", help="the text column, for keywords (default: detected)")
     trend.add_argument("--confidence-col", dest="confidence_col")
     trend.add_argument("--group-col", dest="group_col", help="source, product, brand, region ...")
-    trend.add_argument("--date-order", dest="date_order", default="auto", choices=["auto", "DMY", "MDY", "YMD"],
-                       help="day/month order of dates such as 07/10/2026 (default: decided from the whole column; "
-                            "when every date is ambiguous, month first, or year first with --lang zh)")
-    trend.add_argument("--dayfirst", action="store_true", help="dates are day first (same as --date-order DMY)")
-    trend.add_argument("--date-format", dest="date_format",
-                       help="a strftime format for the date column, e.g. '%%d/%%m/%%Y %%H:%%M' (replaces all guessing)")
-    trend.add_argument("--timezone", help="group dates that carry a UTC offset by this IANA zone's clock "
-                                          "(default: each date's own local time), e.g. Asia/Shanghai")
-    trend.add_argument("--freq", default="W", choices=["D", "W", "M"], help="day, week or month")
-    trend.add_argument("--window", type=int, default=8, help="periods before each point that form its baseline; "
-                                                            "at least 4 of them must have texts")
-    trend.add_argument("--k", type=float, default=3.5, help="robust deviations above the baseline for a spike")
-    trend.add_argument("--min-volume", dest="min_volume", type=int, default=30)
-    trend.add_argument("--method", default="mad", choices=["mad", "std"])
-    trend.add_argument("--top-groups", dest="top_groups", type=int, default=8)
-    trend.add_argument("--negative-label", dest="negative_label")
-    trend.add_argument("--positive-label", dest="positive_label")
+    _add_trend_settings_options(trend)
     trend.add_argument("--keywords-for", dest="keywords_for", type=int, default=10,
                        help="find keywords for the newest N spikes")
     trend.add_argument("--series-csv", dest="series_csv", help="write the trend table to this CSV")

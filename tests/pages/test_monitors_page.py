@@ -9,9 +9,9 @@ from core.alerting import Channel
 from core.monitor_files import Source
 from core.trends import TrendSettings
 from core.workspace import Registry
-from tests.core.test_alerting import Receiver, refused_url, secrets_file  # noqa: F401 (a fixture)
+from tests.core.test_alerting import secrets_file  # noqa: F401 (a fixture the hook needs)
 from tests.core.test_jobs import wait_done
-from tests.core.test_monitors import SETTINGS, posts
+from tests.core.test_monitors import SETTINGS, hook, posts  # noqa: F401 (hook: a fixture)
 from tests.pages.conftest import APP, open_page
 
 
@@ -21,14 +21,6 @@ def inbox(tmp_path):
     folder.mkdir()
     posts(channel="weibo").to_csv(folder / "posts.csv", index=False)
     return folder
-
-
-@pytest.fixture
-def hook(secrets_file):  # noqa: F811
-    server = Receiver()
-    secrets_file(OPS_HOOK=server.url + "/alerts", DEAD_HOOK=refused_url())
-    yield server
-    server.close()
 
 
 def table(app, column: str):
@@ -88,7 +80,7 @@ def test_a_wrong_path_is_said_on_the_form(app, baseline_run, tmp_path):
     assert not app.exception and monitors.list_monitors() == []
 
 
-def test_run_now_then_the_alert_history_links_to_trends(app, baseline_run, inbox, hook):
+def test_run_now_then_the_alert_history_links_to_trends(app, baseline_run, inbox, hook):  # noqa: F811 (a fixture)
     monitor = saved_monitor(baseline_run, inbox, [Channel("webhook", "OPS_HOOK", name="ops")])
     open_page(app, "pages/monitors.py")
     assert any("No alerts yet" in c.value for c in app.caption)
@@ -122,7 +114,7 @@ def test_run_now_then_the_alert_history_links_to_trends(app, baseline_run, inbox
     assert alert["period"] in shown and (alert["group"] or "") in shown
 
 
-def test_delivery_problems_and_send_again(app, baseline_run, inbox, hook):
+def test_delivery_problems_and_send_again(app, baseline_run, inbox, hook):  # noqa: F811 (a fixture)
     monitor = saved_monitor(baseline_run, inbox, [Channel("webhook", "DEAD_HOOK", name="dead")])
     monitors.run_monitor(monitor.id, sleep=lambda s: None)
     open_page(app, "pages/monitors.py")
@@ -137,7 +129,7 @@ def test_delivery_problems_and_send_again(app, baseline_run, inbox, hook):
     assert any("did not reach dead" in e.value for e in app.error)
 
 
-def test_the_page_in_chinese(app, baseline_run, inbox, hook):
+def test_the_page_in_chinese(app, baseline_run, inbox, hook):  # noqa: F811 (a fixture)
     monitor = saved_monitor(baseline_run, inbox, [Channel("webhook", "OPS_HOOK", name="ops")])
     monitors.run_monitor(monitor.id)
     app.query_params["lang"] = "zh"

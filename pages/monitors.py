@@ -34,7 +34,7 @@ def live(monitor: monitors.Monitor) -> None:
     if progress.get("status") == "running":
         total = progress.get("files_total") or 0
         share = (progress.get("files_done") or 0) / total if total else 0.0
-        st.progress(min(share, 1.0), text=t("monitors.progress", stage=t(f"monitors.stage.{progress.get('stage')}"),
+        st.progress(min(share, 1.0), text=t("monitors.progress", stage=t(f"monitors.stage.{progress.get('stage') or 'reading'}"),
                                               rows=format_count(progress.get("rows_done"), lang())))
     elif job and job["status"] == "failed" and job.get("error"):
         st.error(t("monitors.run_failed", error=job["error"]))

@@ -111,6 +111,19 @@ def test_grown_file_is_scored_from_where_it_stopped(baseline_run, tmp_path):
     assert history["text"].iloc[-1] == "the film was boring 7"
 
 
+def test_a_rewritten_export_is_read_from_the_next_row(baseline_run, inbox):
+    data = posts(days=6, surge_days=0)
+    data.iloc[:50].to_parquet(inbox / "daily.parquet", index=False)
+    old(inbox / "daily.parquet")
+    make_monitor(baseline_run, inbox)
+    assert monitors.run_monitor("phones").rows_scored == 50
+    data.iloc[:80].to_parquet(inbox / "daily.parquet", index=False)  # regenerated with 30 more rows
+    again = monitors.run_monitor("phones")
+    assert again.rows_scored == 30 and again.history_rows == 80
+    history = monitors.history_frame(monitors.get_monitor("phones"))
+    assert history["text"].tolist() == data["comment"].iloc[:80].tolist()
+
+
 def test_a_half_written_file_waits_for_the_next_run(baseline_run, inbox):
     posts(days=3).to_csv(inbox / "early.csv", index=False)
     old(inbox / "early.csv")

@@ -25,6 +25,7 @@ pages = [
     st.Page("pages/results.py", title=t("nav.results"), icon=":material/analytics:", url_path="results"),
     st.Page("pages/score.py", title=t("nav.score"), icon=":material/fact_check:", url_path="score"),
     st.Page("pages/trends.py", title=t("nav.trends"), icon=":material/trending_up:", url_path="trends"),
+    st.Page("pages/monitors.py", title=t("nav.monitors"), icon=":material/notifications_active:", url_path="monitors"),
 ]
 st.session_state["_app_ran"] = True
 navigation = st.navigation(pages)

@@ -482,12 +482,7 @@ def cmd_trends(args: argparse.Namespace) -> int:
     from core.workspace import atomic_write_bytes
 
     lang = args.lang
-    order = "DMY" if args.dayfirst else args.date_order
-    settings = trends.TrendSettings(freq=args.freq, window=args.window, k=args.k, min_volume=args.min_volume,
-                                    method=args.method, top_groups=args.top_groups,
-                                    negative_label=args.negative_label or "", positive_label=args.positive_label or "",
-                                    date_order=order, date_format=args.date_format or "",
-                                    timezone=args.timezone or "").validate()
+    settings = _trend_settings(args)
     frame = trends.load_frame(args.path)
     suggested = trends.suggest_columns(frame)
     columns = trends.Columns(date=args.date_col or suggested["date"], label=args.label_col or suggested["label"],
@@ -530,6 +525,176 @@ def _trend_lines(report: Any, result: dict[str, Any], lang: str) -> list[str]:
     return lines
 
 
+# monitors ----------------------------------------------------------------------------------
+def _monitor_from_args(args: argparse.Namespace):
+    from core import monitors
+    from core.alerting import Channel
+    from core.monitor_files import Source
+
+    kinds = [(k, getattr(args, k)) for k in ("folder", "glob", "file") if getattr(args, k)]
+    if len(kinds) != 1:
+        raise OpinionLabError("cli.err.monitor_source")
+    source = Source(*kinds[0])
+    suggested = monitors.suggest_columns(source.validate())
+    settings = _trend_settings(args)
+    channels = []
+    for spec in args.channel or []:  # KIND=SECRET[,SIGN_SECRET]
+        kind, _, names = spec.partition("=")
+        secret, _, sign = names.partition(",")
+        taken = [c.name for c in channels]
+        name = kind if kind not in taken else f"{kind}-{taken.count(kind) + 1}"
+        channels.append(Channel(kind=kind.strip(), secret=secret.strip(), name=name, sign_secret=sign.strip()))
+    return monitors.Monitor(
+        name=args.name, run_id=args.model, source=source, text_col=args.text_col or suggested.get("text") or "",
+        date_col=args.date_col or suggested.get("date") or "", group_col=args.group_col or "",
+        settings=settings.to_dict(), channels=channels, interval_minutes=args.interval, settle_seconds=args.settle,
+        lookback_periods=args.lookback, lang=args.alert_lang)
+
+
+def _monitor_line(row: dict[str, Any]) -> str:
+    last = i18n.format_timestamp(row["last_run_at"]) if row["last_run_at"] else "never"
+    sent = row["deliveries"].get("sent", 0)
+    return (f"{row['name']:<24} last run {last} ({row['last_status'] or '-'}), {row['rows_scored']:,} rows scored, "
+            f"{row['alerts']:,} alerts, {sent:,} deliveries sent")
+
+
+def cmd_monitor(args: argparse.Namespace) -> int:
+    from core import monitor_alerts, monitors
+    from core.alerting import channel_summary
+
+    if args.verb == "add":
+        monitor = monitors.add_monitor(_monitor_from_args(args), created_by=os.environ.get("USER"))
+        _emit({"monitor": _shown_monitor(monitor)}, args.json,
+              [f"Added monitor {monitor.name!r} ({monitor.id}): columns text={monitor.text_col}, "
+               f"date={monitor.date_col}; run it with: python -m core monitor run {monitor.name!r}"])
+    elif args.verb == "list":
+        rows = monitors.overview()
+        _emit({"monitors": rows}, args.json, [_monitor_line(r) for r in rows] or ["No monitors yet."])
+    elif args.verb == "show":
+        monitor = monitors.get_monitor(args.name)
+        alerts = monitor_alerts.alerts_of(monitor, limit=20)
+        shown = {"monitor": _shown_monitor(monitor), "state": monitors.state_of(monitor),
+                 "alerts": [{**a, "deliveries": [{**d, "answer": i18n.render(d["answer"], args.lang)}
+                                                 for d in a["deliveries"]]} for a in alerts]}
+        channels = [f"  channel {c['name']} ({c['kind']}): {i18n.render(c['target'], args.lang)}"
+                    for c in (channel_summary(ch) for ch in monitor.channels)]
+        _emit(shown, args.json, [json.dumps(shown["monitor"], indent=2, ensure_ascii=False), *channels])
+    elif args.verb == "remove":
+        monitor = monitors.remove_monitor(args.name)
+        _emit({"removed": monitor.name, "id": monitor.id}, args.json, [f"Removed monitor {monitor.name!r}."])
+    return EXIT_OK
+
+
+def _shown_monitor(monitor) -> dict[str, Any]:
+    """The monitor as the CLI prints it: channels with their targets masked, never in full."""
+    from core.alerting import channel_summary
+
+    return {**monitor.to_dict(), "channels": [channel_summary(c) for c in monitor.channels]}
+
+
+def cmd_monitor_run(args: argparse.Namespace) -> int:
+    from core import jobs, monitors
+    from core.workspace import Registry
+
+    registry = Registry()
+    if args.job:  # a worker started by the job queue ("Run now" on the Monitors page)
+        _lower_priority()
+        registry.update_job(args.job, pid=os.getpid())
+    try:
+        summary = monitors.run_monitor(args.name, registry, wait_s=args.wait, job_id=args.job)
+    except BaseException as exc:
+        if args.job:
+            jobs.finish(args.job, "failed", str(exc), registry)
+        raise
+    if args.job:
+        jobs.finish(args.job, "succeeded", None, registry)
+    result = summary.to_dict()
+    lines = [f"Monitor {summary.monitor!r}: {summary.files_read:,} files read, {summary.rows_scored:,} rows scored, "
+             f"{summary.history_rows:,} rows in the history, {summary.new_alerts:,} new alerts, deliveries "
+             + (", ".join(f"{k} {v:,}" for k, v in summary.deliveries.items()) or "none")]
+    lines += [f"  skipped {Path(s['path']).name}: {i18n.render(s['reason'], args.lang)}" for s in summary.skipped]
+    lines += [f"  note: {i18n.render(n, args.lang)}" for n in summary.notes]
+    _emit(result, args.json, lines)
+    return EXIT_OK
+
+
+def cmd_monitor_serve(args: argparse.Namespace) -> int:
+    from core.monitor_schedule import serve
+
+    def report(name: str, outcome: Any) -> None:
+        if isinstance(outcome, OpinionLabError):
+            print(f"{name}: {outcome.render(args.lang)}", flush=True)
+        elif isinstance(outcome, Exception):
+            print(f"{name}: {i18n.t('cli.internal_error', args.lang, kind=type(outcome).__name__, detail=outcome)}",
+                  flush=True)
+        else:
+            print(f"{name}: {outcome.rows_scored:,} rows scored, {outcome.new_alerts:,} new alerts, deliveries "
+                  f"{outcome.deliveries or 'none'}", flush=True)
+
+    runs = serve(once=args.once, poll_s=args.poll, report=report)
+    _emit({"runs": runs}, args.json, [f"{runs:,} monitor runs."])
+    return EXIT_OK
+
+
+def cmd_monitor_test(args: argparse.Namespace) -> int:
+    from core import alerting, monitors
+
+    monitor = monitors.get_monitor(args.name)
+    channels = [c for c in monitor.channels if not args.channel or c.name == args.channel]
+    if not channels:
+        raise OpinionLabError("monitors.err.no_channel", name=monitor.name, channel=args.channel or "")
+    alert = monitors.test_alert_for(monitor)
+    results = {c.name: alerting.deliver(c, alert, monitor.lang, attempts=1) for c in channels}
+    shown = {name: {"ok": r.ok, "answer": i18n.render(r.answer, args.lang)} for name, r in results.items()}
+    _emit({"channels": shown}, args.json,
+          [f"{name}: {'sent' if r['ok'] else 'failed'} ({r['answer']})" for name, r in shown.items()])
+    failed = [name for name, r in shown.items() if not r["ok"]]
+    if failed:
+        print(i18n.t("cli.error", args.lang, message=i18n.t("monitors.err.test_failed", args.lang,
+                                                             channels=", ".join(failed))), file=sys.stderr)
+        return EXIT_USER
+    return EXIT_OK
+
+
+def _add_monitor_parser(groups: Any) -> None:
+    monitor = groups.add_parser("monitor", help="scheduled scoring of new posts, trends and alerts")
+    verbs = monitor.add_subparsers(dest="verb", required=True, parser_class=_Parser)
+    add = verbs.add_parser("add", help="save a monitor: model, source, columns, trend settings, channels")
+    add.add_argument("name")
+    add.add_argument("--model", required=True, help="the finished run whose model scores new posts")
+    add.add_argument("--folder", help="a folder where new export files land")
+    add.add_argument("--glob", help="a file pattern, e.g. '/data/exports/**/*.csv'")
+    add.add_argument("--file", help="one file that grows (a log or an export appended to)")
+    for role in ("text", "date", "group"):
+        add.add_argument(f"--{role}-col", dest=f"{role}_col", help=f"the {role} column (default: detected)")
+    _add_trend_settings_options(add)
+    add.add_argument("--channel", action="append", help="KIND=SECRET_NAME[,SIGN_SECRET_NAME]; kinds: webhook, "
+                     "slack, teams, dingtalk, wecom, feishu, lark, email (repeat for several)")
+    add.add_argument("--interval", type=int, default=60, help="minutes between runs under 'monitor serve'")
+    add.add_argument("--settle", type=int, default=60, help="skip files modified in the last N seconds")
+    add.add_argument("--lookback", type=int, default=8, help="alert on spikes in the newest N periods only")
+    add.add_argument("--alert-lang", dest="alert_lang", default="en", choices=list(i18n.LANGUAGES))
+    add.set_defaults(func=cmd_monitor)
+    verbs.add_parser("list", help="every monitor with its last run").set_defaults(func=cmd_monitor)
+    for verb, helptext in (("show", "one monitor, its state and latest alerts"), ("remove", "delete a monitor")):
+        verbs.add_parser(verb, help=helptext).set_defaults(func=cmd_monitor)
+    run = verbs.add_parser("run", help="score what is new, recompute trends, deliver alerts")
+    run.add_argument("--wait", type=float, default=0.0, help="seconds to wait if the monitor is running elsewhere")
+    run.add_argument("--job", help=argparse.SUPPRESS)
+    run.set_defaults(func=cmd_monitor_run)
+    serve = verbs.add_parser("serve", help="run every monitor on its interval (a long-lived process)")
+    serve.add_argument("--once", action="store_true", help="one round of the due monitors, then exit (cron)")
+    serve.add_argument("--poll", type=float, default=30.0, help="seconds between looks at the schedule")
+    serve.set_defaults(func=cmd_monitor_serve)
+    test = verbs.add_parser("test-alert", help="send a test alert to a monitor's channels")
+    test.add_argument("--channel", help="only this channel (by name)")
+    test.set_defaults(func=cmd_monitor_test)
+    for verb, sub in verbs.choices.items():
+        if verb in ("show", "remove", "run", "test-alert"):
+            sub.add_argument("name", help="monitor name or id")
+        sub.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+
+
 # auth --------------------------------------------------------------------------------------
 def cmd_auth_hash(args: argparse.Namespace) -> int:
     import getpass
@@ -559,6 +724,37 @@ def _add_train_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-length", dest="max_length", type=int)
     parser.add_argument("--limit", type=int, help="use at most N training rows")
     parser.add_argument("--seed", type=int)
+
+
+def _add_trend_settings_options(parser: argparse.ArgumentParser) -> None:
+    """How dates are read and spikes found: the trends command's and a monitor's settings."""
+    parser.add_argument("--date-order", dest="date_order", default="auto", choices=["auto", "DMY", "MDY", "YMD"],
+                        help="day/month order of dates such as 07/10/2026 (default: decided from the whole column; "
+                             "when every date is ambiguous, month first, or year first with --lang zh)")
+    parser.add_argument("--dayfirst", action="store_true", help="dates are day first (same as --date-order DMY)")
+    parser.add_argument("--date-format", dest="date_format",
+                        help="a strftime format for the date column, e.g. '%%d/%%m/%%Y %%H:%%M' (replaces all guessing)")
+    parser.add_argument("--timezone", help="group dates that carry a UTC offset by this IANA zone's clock "
+                                           "(default: each date's own local time), e.g. Asia/Shanghai")
+    parser.add_argument("--freq", default="W", choices=["D", "W", "M"], help="day, week or month")
+    parser.add_argument("--window", type=int, default=8, help="periods before each point that form its baseline; "
+                                                             "at least 4 of them must have texts")
+    parser.add_argument("--k", type=float, default=3.5, help="robust deviations above the baseline for a spike")
+    parser.add_argument("--min-volume", dest="min_volume", type=int, default=30)
+    parser.add_argument("--method", default="mad", choices=["mad", "std"])
+    parser.add_argument("--top-groups", dest="top_groups", type=int, default=8)
+    parser.add_argument("--negative-label", dest="negative_label")
+    parser.add_argument("--positive-label", dest="positive_label")
+
+
+def _trend_settings(args: argparse.Namespace):
+    from core import trends
+
+    return trends.TrendSettings(freq=args.freq, window=args.window, k=args.k, min_volume=args.min_volume,
+                                method=args.method, top_groups=args.top_groups,
+                                negative_label=args.negative_label or "", positive_label=args.positive_label or "",
+                                date_order="DMY" if args.dayfirst else args.date_order,
+                                date_format=args.date_format or "", timezone=args.timezone or "").validate()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -660,29 +856,14 @@ def build_parser() -> argparse.ArgumentParser:
     trend.add_argument("--text-col", dest="text_col", help="the text column, for keywords (default: detected)")
     trend.add_argument("--confidence-col", dest="confidence_col")
     trend.add_argument("--group-col", dest="group_col", help="source, product, brand, region ...")
-    trend.add_argument("--date-order", dest="date_order", default="auto", choices=["auto", "DMY", "MDY", "YMD"],
-                       help="day/month order of dates such as 07/10/2026 (default: decided from the whole column; "
-                            "when every date is ambiguous, month first, or year first with --lang zh)")
-    trend.add_argument("--dayfirst", action="store_true", help="dates are day first (same as --date-order DMY)")
-    trend.add_argument("--date-format", dest="date_format",
-                       help="a strftime format for the date column, e.g. '%%d/%%m/%%Y %%H:%%M' (replaces all guessing)")
-    trend.add_argument("--timezone", help="group dates that carry a UTC offset by this IANA zone's clock "
-                                          "(default: each date's own local time), e.g. Asia/Shanghai")
-    trend.add_argument("--freq", default="W", choices=["D", "W", "M"], help="day, week or month")
-    trend.add_argument("--window", type=int, default=8, help="periods before each point that form its baseline; "
-                                                            "at least 4 of them must have texts")
-    trend.add_argument("--k", type=float, default=3.5, help="robust deviations above the baseline for a spike")
-    trend.add_argument("--min-volume", dest="min_volume", type=int, default=30)
-    trend.add_argument("--method", default="mad", choices=["mad", "std"])
-    trend.add_argument("--top-groups", dest="top_groups", type=int, default=8)
-    trend.add_argument("--negative-label", dest="negative_label")
-    trend.add_argument("--positive-label", dest="positive_label")
+    _add_trend_settings_options(trend)
     trend.add_argument("--keywords-for", dest="keywords_for", type=int, default=10,
                        help="find keywords for the newest N spikes")
     trend.add_argument("--series-csv", dest="series_csv", help="write the trend table to this CSV")
     trend.add_argument("--alerts-csv", dest="alerts_csv", help="write the alerts to this CSV")
     trend.add_argument("--json", action="store_true")
     trend.set_defaults(func=cmd_trends)
+    _add_monitor_parser(groups)
     auth = groups.add_parser("auth", help="the optional shared password")
     auth_verbs = auth.add_subparsers(dest="verb", required=True, parser_class=_Parser)
     hasher = auth_verbs.add_parser("hash-password", help="print the hash to put in .streamlit/secrets.toml")

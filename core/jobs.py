@@ -64,6 +64,9 @@ def lane_for(kind: str, config_path: str | Path, registry: Registry) -> str:
         source = Path(str(config.get("input") or ""))
         small = source.is_file() and source.stat().st_size <= QUICK_SCORE_BYTES
         return QUICK if labels.get("kind") == "baseline" or small else LONG
+    if kind == "monitor":  # a run scores only what is new since the last one: seconds with a baseline
+        labels = read_json(registry.root / "runs" / str(config.get("run_id", "")) / "model" / "labels.json", {}) or {}
+        return QUICK if labels.get("kind") == "baseline" else LONG
     return LONG
 
 
@@ -89,6 +92,8 @@ def command_for(job: dict[str, Any], resume: bool = False) -> list[str]:
     """The exact command a worker runs; the Train page shows it."""
     if job["kind"] == "score":  # scoring resumes by itself from the parts already written
         return [sys.executable, "-m", "core", "score", "--config", job["config_path"], "--job", job["id"]]
+    if job["kind"] == "monitor":  # one run of a monitor; its folder (the job's run_id) is its id
+        return [sys.executable, "-m", "core", "monitor", "run", job["run_id"], "--job", job["id"]]
     cmd = [sys.executable, "-m", "core", "train", "--config", job["config_path"], "--job", job["id"]]
     return cmd + (["--resume"] if resume else [])
 

@@ -18,6 +18,9 @@ def source_options() -> dict[str, str]:
     """Finished scoring outputs (newest first), then the demo timeline, then an upload."""
     options = {job["run_id"]: t("trends.source_scored", id=job["run_id"])
                for job in Registry().jobs() if job["kind"] == "score" and job["status"] == "succeeded"}
+    from pages import _monitor_link  # each monitor's history (imported here: a small, separate hunk)
+
+    options.update(_monitor_link.sources())
     options[DEMO] = t("trends.source_demo")
     options[UPLOAD] = t("trends.source_upload")
     return options
@@ -60,6 +63,10 @@ def choose_frame():
     # keyed by language: a select box keeps its old option labels when only their wording changes
     source = st.selectbox(t("trends.source"), keys, index=index, format_func=options.get, key=f"trends_source_{lang()}")
     st.session_state["trends_chosen"] = source
+    from pages import _monitor_link
+
+    if _monitor_link.is_monitor(source):  # a monitor's history (Monitors page, links in alerts)
+        return _monitor_link.load(source)
     if source == UPLOAD:
         upload = st.file_uploader(t("trends.uploader"), type=sorted({e.lstrip(".") for e in FORMATS}),
                                   key="trends_upload")
@@ -199,7 +206,9 @@ def alerts(report: trends.TrendReport) -> None:
     picked = st.dataframe(table, hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row",
                           key="trends_alerts", column_config=config)
     rows = picked.selection.rows if picked is not None else []
-    spike = report.spikes[rows[0] if rows else 0]
+    from pages._monitor_link import linked_spike  # a link from an alert chooses its spike
+
+    spike = report.spikes[rows[0] if rows else linked_spike(report.spikes)]
     if not spike.keywords:
         spike.keywords = trends.spike_keywords(report.prepared, spike)
     where = f" · {trends.group_name(spike.group, lang())}" if spike.group else ""

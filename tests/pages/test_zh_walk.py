@@ -26,6 +26,7 @@ ALLOWED_WORDS = {
     "mad", "id", "imdb", "snownlp", "jieba", "python", "pickle", "safetensors", "office",
     "boring",  # the demo timeline's planted keyword: a word of its English reviews, quoted as data
     "english",  # the language switch names each language in itself
+    "slack", "microsoft", "teams", "workflows", "webhook", "lark", "smtp", "apprise",  # alert channels' own names
 }
 _PLACEHOLDER = re.compile(r"\{[^{}]*\}|%\{[^{}]*\}")
 _CODE = re.compile(r"`[^`]*`|https?://\S+|<[^>]+>")

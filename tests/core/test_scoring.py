@@ -321,6 +321,8 @@ def test_cli_lists_renames_and_deletes_with_confirmation(baseline_run, tmp_path,
     import subprocess
     import sys
 
+    from core.runs import list_runs
+
     path, _ = review_file(tmp_path, 20)
     folder, _ = score(baseline_run, path, tmp_path / "o.csv")
     env = {**os.environ, "OPINIONLAB_HOME": str(workspace)}
@@ -330,7 +332,8 @@ def test_cli_lists_renames_and_deletes_with_confirmation(baseline_run, tmp_path,
                               env=env, timeout=300)
 
     listed = json.loads(cli("list", "--json").stdout.strip().splitlines()[-1])["scores"]
-    assert [(s["id"], s["name"], s["status"]) for s in listed] == [(folder.name, "easy · baseline → reviews.csv",
+    run_name = next(r["name"] for r in list_runs() if r["id"] == baseline_run)
+    assert [(s["id"], s["name"], s["status"]) for s in listed] == [(folder.name, f"{run_name} → reviews.csv",
                                                                     "succeeded")]
     renamed = cli("rename", folder.name, "Shop", "reviews", "--json")
     assert renamed.returncode == 0 and json.loads(renamed.stdout.splitlines()[-1])["name"] == "Shop reviews"

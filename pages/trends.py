@@ -1,10 +1,9 @@
 import streamlit as st
 
-from core import dates, figures, trends
+from core import dates, figures, scores, trends
 from core.data import FORMATS
 from core.exporting import to_csv_bytes
 from core.i18n import render
-from core.workspace import Registry
 from pages._shared import chart, lang, show_error, t, through_app
 
 through_app(__file__)
@@ -16,8 +15,8 @@ NONE = "—"
 
 def source_options() -> dict[str, str]:
     """Finished scoring outputs (newest first), then the demo timeline, then an upload."""
-    options = {job["run_id"]: t("trends.source_scored", id=job["run_id"])
-               for job in Registry().jobs() if job["kind"] == "score" and job["status"] == "succeeded"}
+    options = {entry.id: t("qa.trends.source_scored", name=entry.name)
+               for entry in scores.list_scores(lang=lang()) if entry.status == "succeeded"}
     from pages import _monitor_link  # each monitor's history (imported here: a small, separate hunk)
 
     options.update(_monitor_link.sources())
@@ -77,6 +76,7 @@ def choose_frame():
         st.info(t("trends.demo_note"), icon=":material/science:")
     else:
         st.query_params["source"] = st.session_state["trends_param"] = source
+        st.caption(t("qa.trends.source_id", id=source))  # the id only as a detail: people know outputs by name
     from core.scoring import score_folder
 
     version = DEMO if source == DEMO else str((score_folder(source) / "scored.parquet").stat().st_mtime_ns)

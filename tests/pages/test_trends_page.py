@@ -46,7 +46,7 @@ def test_upload_without_dates_and_with_other_labels(app):
 
 
 def test_scored_output_opens_from_its_link(app, baseline_run, tmp_path):
-    from core import jobs, scoring
+    from core import jobs, scores, scoring
 
     source = tmp_path / "dated.csv"
     daily_frame(days=20, per_day=5).drop(columns=["label", "confidence"]).to_csv(source, index=False)
@@ -58,6 +58,10 @@ def test_scored_output_opens_from_its_link(app, baseline_run, tmp_path):
     open_page(app, "pages/trends.py")
     assert app.selectbox(key="trends_source_en").value == score_id
     assert {m.label: m.value for m in app.metric}["Rows analysed"] == "100"
+    name = scores.get_score(score_id).name
+    assert f"Scored: {name}" in app.selectbox(key="trends_source_en").options  # its name, not its id
+    assert not any(score_id in o for o in app.selectbox(key="trends_source_en").options)
+    assert any(score_id in c.value for c in app.caption)  # the id stays, as a detail
 
 
 def test_trends_page_in_chinese(app):

@@ -127,3 +127,18 @@ def test_dates_with_offsets_and_a_chosen_time_zone_in_chinese(app):
     in_chinese(app)
     assert "共 1 周" in date_caption(app)  # both are Sunday 29 November in UTC
     assert not app.exception
+
+
+def test_choices_survive_a_language_switch(app):
+    """Widgets keep codes, not labels: English → 中文 → English keeps the method and the frequency."""
+    open_page(app, "pages/trends.py")
+    app.radio(key="trends_method_en").set_value("std").run()
+    app.segmented_control(key="trends_freq_en").set_value("D").run()
+    in_chinese(app)
+    assert not app.exception and not app.error
+    assert app.radio(key="trends_method_zh").value == "std" and app.segmented_control(key="trends_freq_zh").value == "D"
+    app.session_state["lang"] = "en"
+    app.run()
+    assert not app.exception and not app.error
+    assert app.radio(key="trends_method_en").value == "std" and app.segmented_control(key="trends_freq_en").value == "D"
+    assert app.selectbox(key="trends_source_en").value == "sample:demo-timeline"

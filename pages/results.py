@@ -27,12 +27,12 @@ def file_report(run_id: str, digest: str, filename: str, text_col: str | None, l
     return runs.evaluate_run(run_id, file=_data, filename=filename, text_col=text_col, label_col=label_col)
 
 
-@st.cache_resource(max_entries=2)
+@st.cache_resource(max_entries=2, show_spinner=False)  # no untranslated "Running predictor(...)."
 def predictor(run_id: str):
     return load_predictor(run_id)
 
 
-@st.cache_resource
+@st.cache_resource(show_spinner=False)
 def explainer_pool() -> ThreadPoolExecutor:
     """Explanations run here, off the script thread, so the page stays responsive."""
     return ThreadPoolExecutor(max_workers=1, thread_name_prefix="explain")

@@ -169,7 +169,8 @@ def compare_per_class_figure(per_class: dict[str, dict[str, dict]], lang: str = 
     for run_id, scores in per_class.items():
         values = [scores[c]["f1"] if c in scores else None for c in classes]
         fig.add_bar(x=classes, y=values, name=names.get(run_id, run_id), showlegend=True,
-                    text=[f"{v:.3f}" if v is not None else "" for v in values], textposition="auto")
+                    text=[f"{v:.3f}" if v is not None else "" for v in values],
+                    textposition="outside", cliponaxis=False)  # above the bar, so an F1 of 0 shows its 0.000
     fig.update_layout(barmode="group", template=_TEMPLATE, height=380, margin=dict(t=20, b=40, l=50, r=10),
                       xaxis_title=t("chart.label", lang), yaxis=dict(title=t("results.chart.test_f1", lang),
                                                                      range=[0, 1]),

@@ -31,10 +31,27 @@ def metric_text(value: Any) -> str:
     return f"{float(value):.3f}"
 
 
-def setting_text(field: str, value: Any, lang: str = "en") -> str:
-    """A training setting's value as a person reads it: method and preset names translated."""
-    if value is None or value == "":
+# Settings only a transformer run uses: a baseline (TF-IDF + logistic regression) ignores them.
+MODEL_ONLY = {"model", "epochs", "learning_rate", "batch_size", "grad_accum", "max_length", "head_tokens",
+              "warmup_ratio", "weight_decay", "early_stopping_patience", "eval_every", "checkpoint_every",
+              "precision", "device"}
+ZERO_IS_ALL = {"limit", "max_eval_rows"}  # 0 means "no limit"
+
+
+def applies(field: str, method: str | None) -> bool:
+    """Whether a run trained by ``method`` uses this setting (LoRA's only with LoRA)."""
+    if field.startswith("lora_"):
+        return method == "lora"
+    return not (method == "baseline" and field in MODEL_ONLY)
+
+
+def setting_text(field: str, value: Any, lang: str = "en", method: str | None = None) -> str:
+    """A training setting's value as a person reads it: method and preset names translated, a
+    dash where the run's method does not use it, "all" for a row limit of 0."""
+    if value is None or value == "" or not applies(field, method):
         return "—"
+    if field in ZERO_IS_ALL and value == 0:
+        return t("qa.results.all", lang)
     if field in ("method", "preset") and has(f"train.{field}.{value}"):
         return t(f"train.{field}.{value}", lang)
     if isinstance(value, float):
@@ -75,7 +92,7 @@ def comparison_table(result: dict[str, Any], names: dict[str, str] | None = None
     for key in result["differs"]:
         field = key.removeprefix("config.")
         differs.append(setting_label(field, lang))
-        out[differs[-1]] = [setting_text(field, r.get(key), lang) for r in rows]
+        out[differs[-1]] = [setting_text(field, r.get(key), lang, r.get("config.method")) for r in rows]
     styler = pd.DataFrame(out).style
     for key in ("accuracy", "macro_f1"):
         known = [v for v in metrics[key] if v is not None]

@@ -495,6 +495,19 @@ def date_summary(report: TrendReport) -> Message:
                periods=msg(f"trends.dates.periods_{report.prepared.settings.freq}", n=f"{len(report.series):,}"))
 
 
+def no_alerts_message(report: TrendReport) -> Message:
+    """Why the report has no alerts: too few periods with texts for any baseline (so lowering k
+    cannot help), or no period rose far enough above its baseline."""
+    table, freq = report.series, report.prepared.settings.freq
+    volume = table["volume"].astype(float)
+    usable = volume.mask(table["partial"] | (volume == 0))  # the periods a baseline may use, as in _spikes_in
+    earlier = usable.shift(1).rolling(report.prepared.settings.window, min_periods=1).count()
+    if ((earlier >= MIN_BASELINE) & usable.notna()).any():
+        return msg("trends.no_alerts")
+    return msg("qa.trends.no_baseline", needed=MIN_BASELINE + 1, earlier=MIN_BASELINE,
+               total=f"{len(table):,}", have=f"{int(usable.notna().sum()):,}", unit=msg(f"qa.trends.unit_{freq}"))
+
+
 def alerts_table(report: TrendReport, lang: str = "en") -> pd.DataFrame:
     """The spikes as people read them (the page and the CSV download), newest first: counts as
     whole numbers, shares as percentages, words in ``lang``."""

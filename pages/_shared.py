@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,35 @@ def chart(figure: Any, key: str, where: Any = None, **kwargs: Any) -> Any:
     (Streamlit bundles only plotly's English), so month names and date ticks follow the language.
     ``where`` is a column or container (default: the page); other arguments go to st.plotly_chart."""
     return (st if where is None else where).plotly_chart(figure, key=key, config=plotly_config(lang()), **kwargs)
+
+
+def keep_choice(widget: Callable[..., Any], label: str, options: Sequence[Any], key: str, **kwargs: Any) -> Any:
+    """A radio, select box or segmented control whose value is a code from ``options`` (shown
+    through ``format_func``) and stays chosen across a language switch.
+
+    Streamlit keeps such a widget's value as its shown label, so after a switch the old label
+    matches no option and comes back as the value itself ("Median + k × MAD" instead of "mad").
+    So the widget is keyed by language and the code is kept under ``key``, language-neutral:
+    other code may set ``st.session_state[key]`` to choose an option."""
+    widget_key = f"{key}_{lang()}"
+    chosen = st.session_state.get(key)
+    if chosen in options:
+        if st.session_state.get(widget_key) != chosen:
+            st.session_state[widget_key] = chosen
+        kwargs.pop("index", None)  # the kept choice wins over the first-visit default
+        kwargs.pop("default", None)
+    else:
+        st.session_state.pop(widget_key, None)  # gone from the options: start from the default
+    picked = kwargs.pop("on_change", None)
+
+    def remember() -> None:  # runs before the script, so the person's pick wins over the kept one
+        st.session_state[key] = st.session_state[widget_key]
+        if picked is not None:
+            picked()
+
+    value = widget(label, options, key=widget_key, on_change=remember, **kwargs)
+    st.session_state[key] = value
+    return value
 
 
 def language_selector() -> str:

@@ -9,7 +9,7 @@ from core import figures, result_tables, runs
 from core.explain import explain, highlight_html
 from core.exporting import to_csv_bytes
 from core.predict import load_predictor
-from pages._shared import chart, lang, show_error, t, through_app
+from pages._shared import chart, keep_choice, lang, show_error, t, through_app
 
 through_app(__file__)
 
@@ -27,12 +27,12 @@ def file_report(run_id: str, digest: str, filename: str, text_col: str | None, l
     return runs.evaluate_run(run_id, file=_data, filename=filename, text_col=text_col, label_col=label_col)
 
 
-@st.cache_resource(max_entries=2)
+@st.cache_resource(max_entries=2, show_spinner=False)  # no untranslated "Running predictor(...)."
 def predictor(run_id: str):
     return load_predictor(run_id)
 
 
-@st.cache_resource
+@st.cache_resource(show_spinner=False)
 def explainer_pool() -> ThreadPoolExecutor:
     """Explanations run here, off the script thread, so the page stays responsive."""
     return ThreadPoolExecutor(max_workers=1, thread_name_prefix="explain")
@@ -219,8 +219,8 @@ if not all_runs:
     st.stop()
 finished = [r for r in all_runs if r["status"] == "succeeded"]
 labels = {r["id"]: result_tables.run_label(r, lang()) for r in all_runs}
-run_id = st.selectbox(t("results.run"), list(labels), key="results_run", format_func=labels.get,
-                      on_change=back_to_overview)
+run_id = keep_choice(st.selectbox, t("results.run"), list(labels), "results_run", format_func=labels.get,
+                     on_change=back_to_overview)
 chosen = next(r for r in all_runs if r["id"] == run_id)
 if chosen["status"] == "failed":
     st.error(t("results.failed", reason=chosen["reason"] or "—"))
@@ -228,8 +228,8 @@ elif chosen["status"] != "succeeded":
     st.info(t("results.not_finished", status=t("status." + chosen["status"])))
 if chosen["status"] == "succeeded" or len(finished) >= 2:
     views = VIEWS if chosen["status"] == "succeeded" else ["compare"]
-    view = st.segmented_control(t("results.view"), views, default=views[0], key="results_view",
-                                format_func=lambda v: t(f"results.view.{v}")) or views[0]
+    view = keep_choice(st.segmented_control, t("results.view"), views, "results_view", default=views[0],
+                       format_func=lambda v: t(f"results.view.{v}")) or views[0]
     try:
         if view == "overview":
             overview(run_id, runs.show_run(run_id))

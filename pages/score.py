@@ -8,7 +8,7 @@ from core.datasets import list_datasets
 from core.figures import label_distribution_figure
 from core.runs import list_runs
 from core.workspace import Registry
-from pages._shared import chart, lang, show_error, t, through_app
+from pages._shared import chart, keep_choice, lang, show_error, t, through_app
 
 through_app(__file__)
 
@@ -32,8 +32,8 @@ def choose_model() -> str | None:
 
 
 def choose_input() -> tuple | None:
-    mode = st.radio(t("score.source"), ["upload", "dataset"], horizontal=True, key="score_source",
-                    format_func=lambda m: t(f"score.source_{m}"))
+    mode = keep_choice(st.radio, t("score.source"), ["upload", "dataset"], "score_source", horizontal=True,
+                       format_func=lambda m: t(f"score.source_{m}"))
     if mode == "dataset":
         names = [c["name"] for c in list_datasets()]
         name = st.selectbox(t("score.dataset"), names, key="score_dataset")

@@ -1,11 +1,10 @@
 import streamlit as st
 
-from core import dates, figures, trends
+from core import dates, figures, scores, trends
 from core.data import FORMATS
 from core.exporting import to_csv_bytes
 from core.i18n import render
-from core.workspace import Registry
-from pages._shared import chart, lang, show_error, t, through_app
+from pages._shared import chart, keep_choice, lang, show_error, t, through_app
 
 through_app(__file__)
 
@@ -16,8 +15,8 @@ NONE = "—"
 
 def source_options() -> dict[str, str]:
     """Finished scoring outputs (newest first), then the demo timeline, then an upload."""
-    options = {job["run_id"]: t("trends.source_scored", id=job["run_id"])
-               for job in Registry().jobs() if job["kind"] == "score" and job["status"] == "succeeded"}
+    options = {entry.id: t("qa.trends.source_scored", name=entry.name)
+               for entry in scores.list_scores(lang=lang()) if entry.status == "succeeded"}
     from pages import _monitor_link  # each monitor's history (imported here: a small, separate hunk)
 
     options.update(_monitor_link.sources())
@@ -55,14 +54,10 @@ def choose_frame():
     options = source_options()
     param = st.query_params.get("source")
     if param and param != st.session_state.get("trends_param"):  # arrived through a link (Score page)
-        st.session_state["trends_param"] = wanted = param
-    else:
-        wanted = st.session_state.get("trends_chosen") or param
-    keys = list(options)
-    index = keys.index(wanted) if wanted in options else 0
-    # keyed by language: a select box keeps its old option labels when only their wording changes
-    source = st.selectbox(t("trends.source"), keys, index=index, format_func=options.get, key=f"trends_source_{lang()}")
-    st.session_state["trends_chosen"] = source
+        st.session_state["trends_param"] = st.session_state["trends_source"] = param
+    elif param and st.session_state.get("trends_source") not in options:
+        st.session_state["trends_source"] = param
+    source = keep_choice(st.selectbox, t("trends.source"), list(options), "trends_source", format_func=options.get)
     from pages import _monitor_link
 
     if _monitor_link.is_monitor(source):  # a monitor's history (Monitors page, links in alerts)
@@ -77,6 +72,7 @@ def choose_frame():
         st.info(t("trends.demo_note"), icon=":material/science:")
     else:
         st.query_params["source"] = st.session_state["trends_param"] = source
+        st.caption(t("qa.trends.source_id", id=source))  # the id only as a detail: people know outputs by name
     from core.scoring import score_folder
 
     version = DEMO if source == DEMO else str((score_folder(source) / "scored.parquet").stat().st_mtime_ns)
@@ -96,13 +92,9 @@ def help_text(name: str) -> str:
 
 
 def sticky_select(box, label: str, options: list[str], names: dict[str, str], key: str, **kwargs) -> str:
-    """A select box whose choice survives a language switch: its key carries the language (so its
-    option labels follow it) and the choice itself is kept under ``key``."""
-    chosen = st.session_state.get(key, options[0])
-    value = box.selectbox(label, options, index=options.index(chosen) if chosen in options else 0,
-                          format_func=named(options, lambda o: names.get(o, o)), key=f"{key}_{lang()}", **kwargs)
-    st.session_state[key] = value
-    return value
+    """A select box of codes named in the UI language, its choice kept across a language switch."""
+    return keep_choice(box.selectbox, label, options, key, format_func=named(options, lambda o: names.get(o, o)),
+                       **kwargs)
 
 
 def choose_dates():
@@ -134,8 +126,8 @@ def choose_columns(frame, key: str):
     columns = trends.Columns(date=pick(c1, "date", suggested["date"] is None), label=pick(c2, "label"),
                              text=pick(c3, "text", True), confidence=suggested["confidence"],
                              group=pick(c4, "group", True))
-    freq = c5.segmented_control(t("trends.freq"), list(trends.FREQUENCIES), default="W", key="trends_freq",
-                                format_func=named(trends.FREQUENCIES, lambda f: t(f"trends.freq_{f}"))) or "W"
+    freq = keep_choice(c5.segmented_control, t("trends.freq"), list(trends.FREQUENCIES), "trends_freq", default="W",
+                       format_func=named(trends.FREQUENCIES, lambda f: t(f"trends.freq_{f}"))) or "W"
     order, date_format, zone = choose_dates()
     summary = st.container()  # how the dates were read, filled once they are
     defaults = trends.TrendSettings()
@@ -149,8 +141,8 @@ def choose_columns(frame, key: str):
         top = s4.number_input(t("trends.top_groups"), 1, 50, defaults.top_groups, help=help_text("top_groups"),
                               key="trends_top")
         m1, m2 = st.columns(2)
-        method = m1.radio(t("trends.method"), ["mad", "std"], horizontal=True, help=help_text("method"),
-                          format_func=named(["mad", "std"], lambda m: t(f"trends.method_{m}")), key="trends_method")
+        method = keep_choice(m1.radio, t("trends.method"), ["mad", "std"], "trends_method", horizontal=True,
+                             help=help_text("method"), format_func=named(["mad", "std"], lambda m: t(f"trends.method_{m}")))
         labels = label_values(key, columns.label, frame) if columns.label else []
         negative = m2.selectbox(t("trends.negative_label"), [NONE] + labels, help=help_text("negative_label"),
                                 key="trends_negative")
@@ -188,9 +180,8 @@ def charts(report: trends.TrendReport) -> None:
         st.subheader(t("trends.groups_title"))
         values = ["net_sentiment"] if "net_sentiment" in report.group_series else []
         values += ([f"share_{prepared.negative}"] if prepared.negative else []) + ["volume"]
-        value = st.segmented_control(t("trends.heatmap_value"), values, default=values[0], key="trends_heat",
-                                     format_func=named(values, lambda v: t(f"trends.heat_{v.split('_')[0]}"))) \
-            or values[0]
+        value = keep_choice(st.segmented_control, t("trends.heatmap_value"), values, "trends_heat", default=values[0],
+                            format_func=named(values, lambda v: t(f"trends.heat_{v.split('_')[0]}"))) or values[0]
         chart(figures.group_heatmap_figure(report.group_series, value, lang(), other=trends.OTHER_GROUP),
               "trends_heatmap")
 
@@ -200,7 +191,7 @@ def alerts(report: trends.TrendReport) -> None:
     st.caption(t("trends.baseline_rule", n=trends.MIN_BASELINE, window=report.prepared.settings.window))
     table = trends.alerts_table(report, lang())
     if table.empty:
-        st.success(t("trends.no_alerts"), icon=":material/check_circle:")
+        st.success(render(trends.no_alerts_message(report), lang()), icon=":material/check_circle:")
         return
     config = {c: st.column_config.Column(t(f"trends.alert_col.{c}")) for c in table.columns}
     picked = st.dataframe(table, hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row",

@@ -87,7 +87,7 @@ def test_comparison_table_headers_values_and_shading():
     assert table["Baseline accuracy"].tolist() == ["—", "0.810"]  # a baseline is not compared with itself
     assert table["Macro F1"].tolist() == ["0.800", "—"]
     assert table["Method"].tolist() == ["Baseline (TF-IDF + logistic regression)", "LoRA (adapters)"]
-    assert table["Learning rate"].tolist() == ["0.0001", "0.0002"]
+    assert table["Learning rate"].tolist() == ["—", "0.0002"]  # a baseline has no learning rate
     html = styler.to_html()
     assert shaded(html, "#dcfce7") == [(0, 2), (1, 1)]  # best macro F1 (a), best accuracy (b)
     assert shaded(html, "#fef9c3") == [(0, 5), (0, 6), (1, 5), (1, 6)]  # the settings that differ
@@ -142,3 +142,21 @@ def test_compare_runs_gives_per_class_scores(baseline_run, lora_copy):
     table = comparison_table(result).data
     assert "Method" in table.columns and isinstance(table, pd.DataFrame)
     assert table["Baseline accuracy"].tolist()[0] == "—" and table["Baseline accuracy"].tolist()[1] != "—"
+
+
+def test_settings_a_method_does_not_use_show_a_dash_and_no_limit_reads_all():
+    result = {"runs": [
+        {"id": "a", "config.method": "baseline", "config.epochs": 3, "config.limit": 0, "config.lora_r": 8},
+        {"id": "b", "config.method": "lora", "config.epochs": 2, "config.limit": 500, "config.lora_r": 16},
+        {"id": "c", "config.method": "full", "config.epochs": 1, "config.limit": 0, "config.lora_r": 8}],
+        "differs": ["config.method", "config.epochs", "config.limit", "config.lora_r"]}
+    table = comparison_table(result).data
+    assert table["Epochs"].tolist() == ["—", "2", "1"]
+    assert table[setting_label("limit")].tolist() == ["all", "500", "all"]
+    assert table[setting_label("lora_r")].tolist() == ["—", "16", "—"]
+    assert comparison_table(result, lang="zh").data.iloc[0].tolist().count("全部") == 1
+
+
+def test_a_zero_f1_is_drawn_with_its_label():
+    bars = figures.compare_per_class_figure({"a": {"neg": {"f1": 0.0}, "pos": {"f1": 0.9}}})
+    assert list(bars.data[0].text) == ["0.000", "0.900"] and bars.data[0].textposition == "outside"

@@ -495,3 +495,16 @@ def test_a_user_made_day_first_export_reads_true():
                      "lasts", "day", "great", "value", "money", "new", "never"} | {t for t in every if " " in t}, every
     assert not {"url", "removed", "http", "anonymous", "rt", "amp", "link", "shop", "help", "co"} & \
         {w for t in every | set(terms) for w in t.split(" ")}
+
+
+def test_no_alerts_says_when_there_are_too_few_periods_for_a_baseline():
+    """Three months cannot have a baseline: the message says so (needed and found), not 'lower k'."""
+    frame = daily_frame(days=80, start="2026-01-05")  # January to March; only February is whole
+    columns = trends.Columns(date="date", label="label", text="text")
+    monthly = trends.analyse(frame, columns, trends.TrendSettings(freq="M"))
+    message = trends.no_alerts_message(monthly)
+    assert message.key == "qa.trends.no_baseline"
+    assert "at least 5 months with texts" in str(message) and "this data spans 3, 1 of them whole" in str(message)
+    assert "至少需要 5 个有文本的月" in message.render("zh")
+    weekly = trends.analyse(frame, columns, trends.TrendSettings(freq="W"))
+    assert trends.no_alerts_message(weekly).key == "trends.no_alerts"  # enough weeks: the usual reason

@@ -24,9 +24,9 @@ def test_baseline_run_overview_errors_export(app, baseline_run):
     assert not per_class.isin(["None", "nan"]).any().any()
     assert all(len(v) == 5 for v in per_class["F1"])  # 0.xxx
     for view in ("errors", "compare", "file", "export"):
-        app.segmented_control(key="results_view").set_value(view).run()
+        app.segmented_control(key="results_view_en").set_value(view).run()
         assert not app.exception, view
-    app.segmented_control(key="results_view").set_value("compare").run()
+    app.segmented_control(key="results_view_en").set_value("compare").run()
     assert any("at least two" in i.value for i in app.info)
 
 
@@ -45,8 +45,8 @@ def test_compare_defaults_to_the_same_dataset_with_readable_headers(app, baselin
     other = create_run(TrainConfig(dataset="other", method="baseline"))
     run_training(other)  # the newest run, on another dataset
     open_page(app, "pages/results.py")
-    app.selectbox(key="results_run").set_value(baseline_run).run()
-    app.segmented_control(key="results_view").set_value("compare").run()
+    app.selectbox(key="results_run_en").set_value(baseline_run).run()
+    app.segmented_control(key="results_view_en").set_value("compare").run()
     picked = app.multiselect(key=f"compare_ids_{baseline_run}")
     assert picked.value == [baseline_run, lora]
     assert any(option.startswith("other · TF-IDF baseline · ") for option in picked.options)  # runs go by name
@@ -59,17 +59,17 @@ def test_compare_defaults_to_the_same_dataset_with_readable_headers(app, baselin
 def test_changing_the_run_returns_to_the_overview(app, baseline_run):
     lora = finished_copy(baseline_run, "lora")
     open_page(app, "pages/results.py")
-    app.segmented_control(key="results_view").set_value("compare").run()
+    app.segmented_control(key="results_view_en").set_value("compare").run()
     assert app.multiselect(key=f"compare_ids_{lora}").value == [lora, baseline_run]
-    app.selectbox(key="results_run").set_value(baseline_run).run()
+    app.selectbox(key="results_run_en").set_value(baseline_run).run()
     assert not app.exception
-    assert app.segmented_control(key="results_view").value == "overview"
+    assert app.segmented_control(key="results_view_en").value == "overview"
     assert [m.label for m in app.metric][:1] == ["Accuracy"]
 
 
 def test_try_it_shows_probabilities_as_numbers(app, baseline_run):
     open_page(app, "pages/results.py")
-    app.segmented_control(key="results_view").set_value("try").run()
+    app.segmented_control(key="results_view_en").set_value("try").run()
     app.text_area(key="try_text").set_value("great wonderful film").run()
     app.button(key="try_button").click().run()
     app.session_state["explain_job"].result(timeout=120)  # the explanation runs off the script thread
@@ -84,14 +84,14 @@ def test_try_it_shows_probabilities_as_numbers(app, baseline_run):
 
 def test_try_it_empty_text_warns(app, baseline_run):
     open_page(app, "pages/results.py")
-    app.segmented_control(key="results_view").set_value("try").run()
+    app.segmented_control(key="results_view_en").set_value("try").run()
     app.button(key="try_button").click().run()
     assert any("Type or paste a text first" in w.value for w in app.warning)
 
 
 def test_evaluate_file_without_label_column(app, baseline_run):
     open_page(app, "pages/results.py")
-    app.segmented_control(key="results_view").set_value("file").run()
+    app.segmented_control(key="results_view_en").set_value("file").run()
     app.file_uploader(key="eval_upload").set_value(("texts.csv", b"text\nfine film\nbad film\n", "text/csv")).run()
     assert any("no label column" in e.value for e in app.error)
     data = csv_bytes([("great wonderful film", "positive"), ("awful film", "negative"), ("odd", "meh")])
@@ -109,5 +109,5 @@ def test_failed_and_running_runs_say_so(app, easy_dataset):
     running = create_run(TrainConfig(dataset="easy", method="baseline"))
     atomic_write_json(running / "status.json", {"status": "running"})
     app.run()
-    app.selectbox(key="results_run").set_value(running.name).run()
+    app.selectbox(key="results_run_en").set_value(running.name).run()
     assert any("results appear when it has succeeded" in i.value for i in app.info)

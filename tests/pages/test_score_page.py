@@ -48,7 +48,7 @@ def test_upload_score_and_see_summary_and_downloads(app, baseline_run):
 
 def test_saved_dataset_as_input(app, baseline_run):
     open_page(app, "pages/score.py")
-    app.radio(key="score_source").set_value("dataset").run()
+    app.radio(key="score_source_en").set_value("dataset").run()
     app.button(key="score_start").click().run()
     job = [j for j in Registry().jobs() if j["kind"] == "score"][0]
     assert wait_done(job["id"]) == "succeeded"

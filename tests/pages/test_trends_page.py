@@ -46,7 +46,7 @@ def test_upload_without_dates_and_with_other_labels(app):
 
 
 def test_scored_output_opens_from_its_link(app, baseline_run, tmp_path):
-    from core import jobs, scoring
+    from core import jobs, scores, scoring
 
     source = tmp_path / "dated.csv"
     daily_frame(days=20, per_day=5).drop(columns=["label", "confidence"]).to_csv(source, index=False)
@@ -58,6 +58,10 @@ def test_scored_output_opens_from_its_link(app, baseline_run, tmp_path):
     open_page(app, "pages/trends.py")
     assert app.selectbox(key="trends_source_en").value == score_id
     assert {m.label: m.value for m in app.metric}["Rows analysed"] == "100"
+    name = scores.get_score(score_id).name
+    assert f"Scored: {name}" in app.selectbox(key="trends_source_en").options  # its name, not its id
+    assert not any(score_id in o for o in app.selectbox(key="trends_source_en").options)
+    assert any(score_id in c.value for c in app.caption)  # the id stays, as a detail
 
 
 def test_trends_page_in_chinese(app):
@@ -123,3 +127,18 @@ def test_dates_with_offsets_and_a_chosen_time_zone_in_chinese(app):
     in_chinese(app)
     assert "共 1 周" in date_caption(app)  # both are Sunday 29 November in UTC
     assert not app.exception
+
+
+def test_choices_survive_a_language_switch(app):
+    """Widgets keep codes, not labels: English → 中文 → English keeps the method and the frequency."""
+    open_page(app, "pages/trends.py")
+    app.radio(key="trends_method_en").set_value("std").run()
+    app.segmented_control(key="trends_freq_en").set_value("D").run()
+    in_chinese(app)
+    assert not app.exception and not app.error
+    assert app.radio(key="trends_method_zh").value == "std" and app.segmented_control(key="trends_freq_zh").value == "D"
+    app.session_state["lang"] = "en"
+    app.run()
+    assert not app.exception and not app.error
+    assert app.radio(key="trends_method_en").value == "std" and app.segmented_control(key="trends_freq_en").value == "D"
+    assert app.selectbox(key="trends_source_en").value == "sample:demo-timeline"

@@ -90,8 +90,10 @@ def get_score(score_id: str, registry: Registry | None = None) -> ScoreEntry:
 
 def file_stem(entry: ScoreEntry) -> str:
     """A download's file name (without extension) from the output's name: letters of any script,
-    digits and dashes; "movie-reviews · quick → posts.csv" gives "movie-reviews-quick-posts-csv"."""
-    return re.sub(r"[^\w-]+", "-", entry.name).strip("-")[:80] or entry.id
+    digits and dashes; "movie-reviews · quick → posts.csv" gives "movie-reviews-quick-posts" (the
+    input's own extension is dropped, so a download is never named "…-csv.csv")."""
+    name = re.sub(r"\.(csv|tsv|txt|xlsx|xls|json|jsonl|parquet)\b", "", entry.name, flags=re.IGNORECASE)
+    return re.sub(r"[^\w-]+", "-", name).strip("-")[:80] or entry.id
 
 
 def rename_score(score_id: str, name: str, registry: Registry | None = None) -> ScoreEntry:

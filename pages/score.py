@@ -163,11 +163,11 @@ def changes(score_id: str, version: int, _frame) -> dict[str, exporting.Export]:
 def downloads(entry: scores.ScoreEntry, frame, changed: dict[str, exporting.Export]) -> None:
     """Four downloads, each saying which cells it changes and why."""
     stem = scores.file_stem(entry)
-    d1, d2, d3, d4 = st.columns(4)
-    d1.download_button(t("score.download_csv"), data=lambda: exporting.csv_export(frame).data,
+    d1, d2, d3, d4 = st.columns([1.2, 1.2, 1, 1])
+    d1.download_button(t("score.download_csv"), help=t("score.download_csv_help"), data=lambda: exporting.csv_export(frame).data,
                        file_name=f"{stem}.csv", mime="text/csv", on_click="ignore", key=f"csv_{entry.id}",
                        icon=":material/download:")
-    d2.download_button(t("score.download_csv_raw"), data=lambda: exporting.csv_export(frame, guard=False).data,
+    d2.download_button(t("score.download_csv_raw"), help=t("score.download_csv_raw_help"), data=lambda: exporting.csv_export(frame, guard=False).data,
                        file_name=f"{stem}-unchanged.csv", mime="text/csv", on_click="ignore",
                        key=f"csvraw_{entry.id}", icon=":material/download:")
     if len(frame) <= scoring.EXCEL_MAX_ROWS:
@@ -183,7 +183,7 @@ def downloads(entry: scores.ScoreEntry, frame, changed: dict[str, exporting.Expo
     for notice in notices:
         st.caption(i18n.render(notice, lang()))
     if not notices:  # the CSV's notice already says what the other downloads keep
-        st.caption(t("score.export.csv_clean") + " " + t("score.export.kept"))
+        st.caption(t("score.export.csv_clean_kept", clean=t("score.export.csv_clean"), kept=t("score.export.kept")))
 
 
 def rename(entry: scores.ScoreEntry) -> None:

@@ -40,7 +40,7 @@ def test_upload_score_and_see_summary_and_downloads(app, baseline_run):
     assert [m.label for m in app.metric][:2] == ["Rows scored", "Empty texts"]
     assert app.metric[0].value == "30"
     labels = [b.label for b in app.get("download_button")]
-    assert labels == ["CSV (for Excel)", "CSV, unchanged (for other tools)", "Excel (.xlsx)", "Parquet"]
+    assert labels == ["CSV for Excel", "Unchanged CSV", "Excel (.xlsx)", "Parquet"]
     captions = " ".join(c.value for c in app.caption)
     assert "1 cells (in 'comment') start like a spreadsheet formula" in captions  # "=1+1", not "@alice …"
     assert "The unchanged CSV, Excel (.xlsx) and Parquet downloads keep them as they are" in captions

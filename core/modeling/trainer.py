@@ -192,10 +192,14 @@ def metric_function(labels: list[str]):
 def training_arguments(config: TrainConfig, folder: Path, device: str, precision: str) -> TrainingArguments:
     every = "steps" if config.eval_every else "epoch"
     tracking = config.report_to != "none"
-    if config.report_to == "tensorboard":
-        os.environ.setdefault("TENSORBOARD_LOGGING_DIR", str(folder / "tensorboard"))
+    if config.report_to == "tensorboard":  # read by the Trainer's TensorBoard callback: this run's folder
+        os.environ["TENSORBOARD_LOGGING_DIR"] = str(folder / "tensorboard")
+    if config.report_to == "mlflow" and not os.environ.get("MLFLOW_TRACKING_URI"):
+        # no tracking server named: a local folder store (mlflow-skinny has no SQL store; mlflow 3
+        # keeps the folder store working behind this switch)
+        os.environ["MLFLOW_TRACKING_URI"] = str(folder.parent.parent / "mlruns")
+        os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
     if config.report_to == "mlflow":
-        os.environ.setdefault("MLFLOW_TRACKING_URI", str(folder.parent.parent / "mlruns"))
         os.environ.setdefault("MLFLOW_EXPERIMENT_NAME", "opinion-lab")
     return TrainingArguments(
         output_dir=str(folder / "checkpoints"), seed=config.seed, num_train_epochs=config.epochs,

@@ -447,3 +447,19 @@ def test_disk_full_at_a_checkpoint_keeps_the_previous_one(easy_dataset, tiny_mod
     metrics = run_training(folder, resume=True)  # space freed: continues from step 3
     assert metrics["steps"] == metrics["total_steps"] == 120
     assert [e["step"] for e in read_progress(folder) if e["event"] == "resumed"] == [3]
+
+
+@pytest.mark.parametrize("tracker", ["tensorboard", "mlflow"])
+def test_tracking_logs_land_beside_the_run(easy_dataset, tiny_model_dir, workspace, monkeypatch, tracker):
+    """Only where requirements-tracking.txt is installed."""
+    pytest.importorskip(tracker)
+    monkeypatch.delenv("TENSORBOARD_LOGGING_DIR", raising=False)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING", "false")
+    folder = create_run(tiny_config(tiny_model_dir, epochs=2, report_to=tracker))
+    metrics = run_training(folder)
+    assert metrics["steps"] == metrics["total_steps"]
+    if tracker == "tensorboard":
+        assert list((folder / "tensorboard").glob("events.out.tfevents.*"))
+    else:
+        assert any((workspace / "mlruns").rglob("*eval_macro_f1*"))

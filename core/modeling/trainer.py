@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from transformers import EarlyStoppingCallback, Trainer, TrainingArguments
+from transformers import EarlyStoppingCallback, PrinterCallback, Trainer, TrainingArguments
 
 from core.errors import ConfigError
 from core.evaluation import classification_metrics
@@ -207,7 +207,6 @@ def training_arguments(config: TrainConfig, folder: Path, device: str, precision
         per_device_eval_batch_size=max(config.batch_size, 256 if device == "cuda" else 64),
         learning_rate=config.learning_rate, weight_decay=config.weight_decay, warmup_steps=config.warmup_ratio,
         lr_scheduler_type="linear", max_grad_norm=1.0,
-        optim="adamw_torch_fused" if device == "cuda" else "adamw_torch",
         use_cpu=device == "cpu", bf16=precision == "bf16", fp16=precision == "fp16",
         eval_strategy=every, eval_steps=config.eval_every or None,
         # save_total_limit 2: the checkpoint being written never replaces the last complete one
@@ -257,6 +256,7 @@ def fine_tune(config: TrainConfig, folder: Path, splits: dict[str, Any], labels:
         sampler=LengthGroupedSampler([len(x) for x in encoded["train"]], config.batch_size, config.seed),
         class_weights=class_weights(config, y["train"], len(labels)), passes=int(state.get("passes", 1)),
         run_log=log)
+    trainer.remove_callback(PrinterCallback)  # stdout is the CLI's; progress goes to progress.jsonl
     for callback in callbacks:
         if hasattr(callback, "trainer"):
             callback.trainer = trainer

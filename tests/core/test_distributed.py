@@ -56,12 +56,13 @@ def test_two_processes_train_data_parallel(easy_dataset, tiny_model_dir, workspa
     assert [e["step"] for e in read_progress(folder) if e["event"] == "step"] == list(range(1, 13))
 
 
-def test_a_missing_dataset_ends_every_rank(easy_dataset, tiny_model_dir, workspace):
+@pytest.mark.parametrize("launcher", [TORCHRUN, ACCELERATE], ids=["torchrun", "accelerate"])
+def test_a_missing_dataset_ends_every_rank(easy_dataset, tiny_model_dir, workspace, launcher):
     from core.datasets import remove_dataset
 
     folder = create_run(tiny_config(tiny_model_dir, epochs=2))
     remove_dataset("easy")
-    result = launch(TORCHRUN, folder, workspace)
+    result = launch(launcher, folder, workspace)
     assert result.returncode != 0
     assert result.stderr.count("Error: dataset missing: 'easy' was deleted") == 1  # rank 0 reports it
     status = read_json(folder / "status.json")

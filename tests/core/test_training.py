@@ -463,3 +463,20 @@ def test_tracking_logs_land_beside_the_run(easy_dataset, tiny_model_dir, workspa
         assert list((folder / "tensorboard").glob("events.out.tfevents.*"))
     else:
         assert any((workspace / "mlruns").rglob("*eval_macro_f1*"))
+
+
+def test_cli_refuses_a_tracker_before_launch_and_trains_a_baseline(easy_dataset, workspace, monkeypatch, capsys):
+    import importlib.util
+
+    from core.cli import main
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "mlflow" else real(name, *a))
+    assert main(["train", "--dataset", "easy", "--method", "baseline", "--report-to", "mlflow"]) == 2
+    assert "pip install -r requirements-tracking.txt" in capsys.readouterr().err
+    assert main(["train", "--dataset", "easy", "--report-to", "wandb"]) == 2
+    assert "invalid choice: 'wandb'" in capsys.readouterr().err
+    assert not (workspace / "runs").exists() or not any((workspace / "runs").iterdir())
+    assert main(["train", "--dataset", "easy", "--method", "baseline", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["status"] == "succeeded" and result["metrics"]["accuracy"] >= 0.9

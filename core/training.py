@@ -27,11 +27,10 @@ from core.modeling.encoding import (
 from core.modeling.run import run_training
 from core.modeling.runfolder import create_run, delete_run, run_dir_of
 from core.modeling.splits import load_splits
-from core.progress import ProgressWriter as Progress
 from core.progress import read_progress
 
 __all__ = [
-    "GPU_PAD_MULTIPLE", "METHODS", "PRESETS", "Progress", "TrainConfig", "config_from_preset", "create_run",
+    "GPU_PAD_MULTIPLE", "METHODS", "PRESETS", "TrainConfig", "config_from_preset", "create_run",
     "delete_run", "encode_texts", "estimate_minutes", "length_grouped_batches", "load_splits", "pad_batch",
     "predict_proba", "read_progress", "run_dir_of", "run_training", "special_tokens", "submit_command", "validate",
 ]

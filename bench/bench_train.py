@@ -11,7 +11,10 @@ Each is timed over the same number of optimiser steps after one warm-up step. On
 run in bf16 and the model FLOPs utilisation is printed: 6 × parameters × real (non-padding)
 tokens per second ÷ the GPU's peak dense bf16 FLOP/s (``PEAK_TFLOPS`` overrides the table).
 
-    python bench/bench_train.py [--rows 640] [--batch-size 32] [--max-length 128 256] [--steps 12]
+    python bench/bench_train.py [--rows 640] [--batch-size 32] [--max-length 128 256] [--steps 12] [--together]
+
+``--together`` runs the three at once, one thread each, and counts only the time all three were
+training: on a machine that others share, a neighbour then slows all three alike.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+STEP_TIMES: dict[str, list[float]] = {}  # engine -> wall-clock time at the end of each step
+ENGINES = ("max_length", "dynamic", "ours")
 PEAK_BF16_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L40S": 362.0, "L4": 121.0}
 
 
@@ -66,6 +71,7 @@ def ours(texts, labels, batch_size, max_length, steps) -> float:
         folder = create_run(config)
         run_training(folder)
         events = [e for e in read_progress(folder) if e["event"] == "step"]
+    STEP_TIMES["ours"] = [e["time"] for e in events]
     seconds = events[-1]["time"] - events[0]["time"]
     return (len(events) - 1) * batch_size / seconds
 
@@ -99,8 +105,10 @@ def trainer(texts, labels, batch_size, max_length, steps, padding: str) -> float
 
     class Clock(TrainerCallback):
         start = None
+        times: list[float] = []
 
         def on_step_end(self, args, state, control, **kwargs):
+            Clock.times.append(time.time())
             if state.global_step == 1:
                 Clock.start = time.perf_counter()
 
@@ -114,6 +122,7 @@ def trainer(texts, labels, batch_size, max_length, steps, padding: str) -> float
         run.remove_callback(PrinterCallback)
         run.train()
         seconds = time.perf_counter() - Clock.start
+    STEP_TIMES[padding] = Clock.times
     return steps * batch_size / seconds
 
 
@@ -127,6 +136,27 @@ def real_tokens_per_text(texts: list[str], max_length: int) -> float:
     tokenizer = AutoTokenizer.from_pretrained(default_model_dir())
     encoded = encode_texts(tokenizer, texts, max_length, min(32, max_length // 4))
     return sum(len(x) for x in encoded) / len(encoded)
+
+
+def padded_tokens_per_text(texts: list[str], batch_size: int, max_length: int) -> dict[str, float]:
+    """Tokens each engine computes per text, padding included: max_length pads every text to the
+    window; dynamic pads random batches to their longest; ours pads length-grouped batches."""
+    import numpy as np
+    from transformers import AutoTokenizer
+
+    from core.models import default_model_dir
+    from core.training import encode_texts, length_grouped_batches
+
+    tokenizer = AutoTokenizer.from_pretrained(default_model_dir())
+    lengths = [len(x) for x in encode_texts(tokenizer, texts, max_length, min(32, max_length // 4))]
+    order = np.random.default_rng(0).permutation(len(lengths))
+    random_batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    grouped = length_grouped_batches(lengths, batch_size, seed=42)
+
+    def padded(batches) -> float:
+        return sum(max(lengths[i] for i in b) * len(b) for b in batches) / len(lengths)
+
+    return {"max_length": float(max_length), "dynamic": padded(random_batches), "ours": padded(grouped)}
 
 
 def model_parameters() -> int:
@@ -149,13 +179,51 @@ def peak_flops() -> float | None:
     return next((tf * 1e12 for key, tf in PEAK_BF16_TFLOPS.items() if key in name), None)
 
 
+def measure(texts, labels, args, max_length: int, engine: str) -> float:
+    rows = args.batch_size * (args.steps + 1)
+    if engine == "ours":
+        return ours(texts, labels, args.batch_size, max_length, args.steps)
+    return trainer(texts[:rows], labels[:rows], args.batch_size, max_length, args.steps, engine)
+
+
+def together(args, max_length: int) -> dict[str, float]:
+    """The three engines at once, one thread each, in separate processes: a busy machine slows
+    them alike. Each one's rate counts only the window in which all three were training."""
+    import json
+    import subprocess
+
+    with tempfile.TemporaryDirectory() as out:
+        procs = [subprocess.Popen([sys.executable, __file__, "--worker", engine, "--rows", str(args.rows),
+                                   "--batch-size", str(args.batch_size), "--max-length", str(max_length),
+                                   "--steps", str(args.steps), "--out", f"{out}/{engine}.json"],
+                                  env={**os.environ, "OMP_NUM_THREADS": "1"}, stdout=subprocess.DEVNULL)
+                 for engine in ENGINES]
+        for proc in procs:
+            proc.wait()
+        times = {e: json.loads(Path(f"{out}/{e}.json").read_text()) for e in ENGINES}
+    start, end = max(t[0] for t in times.values()), min(t[-1] for t in times.values())
+    return {e: args.batch_size * (_steps_at(t, end) - _steps_at(t, start)) / (end - start) for e, t in times.items()}
+
+
+def _steps_at(times: list[float], moment: float) -> float:
+    """Steps done by ``moment``, interpolated between step ends."""
+    import numpy as np
+
+    return float(np.interp(moment, times, range(1, len(times) + 1)))
+
+
 def compare(texts, labels, args, max_length: int) -> None:
     rows = args.batch_size * (args.steps + 1)
     tokens = real_tokens_per_text(texts[:rows], max_length)
-    mine = ours(texts, labels, args.batch_size, max_length, args.steps)
-    fixed = trainer(texts[:rows], labels[:rows], args.batch_size, max_length, args.steps, "max_length")
-    dynamic = trainer(texts[:rows], labels[:rows], args.batch_size, max_length, args.steps, "dynamic")
-    print(f"max length {max_length} ({tokens:.0f} real tokens per text on average):")
+    work = padded_tokens_per_text(texts[:rows], args.batch_size, max_length)
+    if args.together:
+        rate = together(args, max_length)
+    else:
+        rate = {engine: measure(texts, labels, args, max_length, engine) for engine in ("ours", "max_length", "dynamic")}
+    mine, fixed, dynamic = rate["ours"], rate["max_length"], rate["dynamic"]
+    print(f"max length {max_length} ({tokens:.0f} real tokens per text on average; tokens computed per text, "
+          f"padding included: max_length {work['max_length']:.0f}, dynamic {work['dynamic']:.0f}, "
+          f"ours {work['ours']:.0f}):")
     print(f"  HF Trainer, padding=max_length : {fixed:8.1f} samples/s")
     print(f"  HF Trainer, dynamic padding    : {dynamic:8.1f} samples/s")
     print(f"  Opinion Lab (length-grouped)   : {mine:8.1f} samples/s")
@@ -164,8 +232,20 @@ def compare(texts, labels, args, max_length: int) -> None:
     peak = peak_flops()
     if peak:
         n_params = model_parameters()
-        for name, rate in (("max_length", fixed), ("dynamic", dynamic), ("Opinion Lab", mine)):
-            print(f"  MFU {name:<12}: {6 * n_params * rate * tokens / peak:.1%} of {peak / 1e12:.0f} TFLOP/s")
+        for name, value in (("max_length", fixed), ("dynamic", dynamic), ("Opinion Lab", mine)):
+            print(f"  MFU {name:<12}: {6 * n_params * value * tokens / peak:.1%} of {peak / 1e12:.0f} TFLOP/s")
+
+
+def worker(args) -> None:
+    """One engine of ``--together``: train, then write each step's end time."""
+    import json
+
+    import torch
+
+    torch.set_num_threads(1)
+    texts, labels = sample_rows(args.rows)
+    measure(texts, labels, args, args.max_length[0], args.worker)
+    Path(args.out).write_text(json.dumps(STEP_TIMES[args.worker]))
 
 
 def main() -> None:
@@ -174,7 +254,13 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--max-length", type=int, nargs="+", default=[128, 256])
     parser.add_argument("--steps", type=int, default=12)
+    parser.add_argument("--together", action="store_true",
+                        help="run the three engines at once (one thread each): for a machine others are using")
+    parser.add_argument("--worker", choices=ENGINES, help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.worker:
+        return worker(args)
     args.target = lambda length: 1.3 if length <= 128 else 1.6
     import torch
 

@@ -48,11 +48,12 @@ class ProgressCallback(TrainerCallback):
     def on_step_end(self, args, state, control, **kwargs):
         loss, rows = self.trainer.take_step_loss()
         rate = self.meter.update(rows * self.log.world) or 0.0
+        eta = self._eta(args, state)
         self.log.progress.event(
             "step", step=state.global_step, total_steps=state.max_steps, epoch=math.ceil(state.epoch - 1e-9),
-            loss=loss, lr=self.trainer.lr_scheduler.get_last_lr()[0], samples_per_s=rate, eta_s=self._eta(args, state))
+            loss=loss, lr=self.trainer.lr_scheduler.get_last_lr()[0], samples_per_s=rate, eta_s=eta)
         self.log.progress.status("running", throttle=True, step=state.global_step, total_steps=state.max_steps,
-                                 eta_s=self._eta(args, state))
+                                 eta_s=eta)
         self._eval_started = time.monotonic()
         injected_kill(self.log.folder, "step", state.global_step)
 

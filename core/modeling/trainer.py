@@ -86,11 +86,13 @@ class OpinionTrainer(Trainer):
             self._maybe_inject_oom(rows)
             return super().training_step(model, inputs, num_items_in_batch)
         total = None
-        for part in np.array_split(np.arange(rows), min(self.passes, rows)):
-            self._pass_weight = len(part) / rows
-            loss = super().training_step(model, self._slice(inputs, part), num_items_in_batch)
-            total = loss if total is None else total + loss
-        self._pass_weight = 1.0
+        try:
+            for part in np.array_split(np.arange(rows), min(self.passes, rows)):
+                self._pass_weight = len(part) / rows
+                loss = super().training_step(model, self._slice(inputs, part), num_items_in_batch)
+                total = loss if total is None else total + loss
+        finally:
+            self._pass_weight = 1.0
         return total
 
     def _slice(self, inputs: dict[str, Any], part: np.ndarray) -> dict[str, Any]:

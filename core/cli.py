@@ -140,18 +140,9 @@ def cmd_data_remove(args: argparse.Namespace) -> int:
 
 # train and jobs ----------------------------------------------------------------------------
 def _config_from_args(args: argparse.Namespace):
-    from core.training import TrainConfig, config_from_preset
+    from core.modeling.command import config_from_args
 
-    if getattr(args, "config", None):
-        return TrainConfig.load(args.config)
-    if not args.dataset:
-        from core.errors import ConfigError
-
-        raise ConfigError("cli.err.need_dataset")
-    return config_from_preset(
-        args.preset, dataset=args.dataset, model=args.model, method=args.method, epochs=args.epochs,
-        batch_size=args.batch_size, learning_rate=args.lr, max_length=args.max_length, limit=args.limit,
-        seed=args.seed)
+    return config_from_args(args)
 
 
 def _train_result(folder, status: dict) -> dict[str, Any]:
@@ -187,36 +178,56 @@ def _lower_priority() -> None:
         os.nice(int(os.environ.get("OPINIONLAB_WORKER_NICE", "10")))
 
 
-def cmd_train(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
+def _run_job(args: argparse.Namespace, registry) -> Path:
+    """A worker started by the job queue: carry out the run, then record how it ended."""
     from core import jobs
+    from core.training import run_training
+    from core.workspace import read_json
+
+    _lower_priority()
+    registry.update_job(args.job, pid=os.getpid())
+    folder = Path(args.config).parent
+    try:
+        run_training(folder, resume=args.resume, registry=registry)
+    except OpinionLabError as exc:
+        jobs.finish(args.job, "failed", str(exc), registry)
+        raise
+    except BaseException as exc:
+        status = read_json(folder / "status.json", {}) or {}
+        jobs.finish(args.job, "failed", status.get("reason") or f"{type(exc).__name__}: {exc}", registry)
+        raise
+    status = read_json(folder / "status.json", {}) or {}
+    jobs.finish(args.job, status.get("status", "failed"), status.get("reason"), registry)
+    return folder
+
+
+def _run_in_place(args: argparse.Namespace, registry) -> Path | None:
+    """A run's own config, on one process or on every rank of torchrun / accelerate launch.
+    Returns None on ranks other than 0: rank 0 alone reports, also when the run is refused."""
+    from core.training import run_training
+
+    folder = Path(args.config).parent
+    rank = int(os.environ.get("RANK", "0"))
+    try:
+        run_training(folder, resume=args.resume, registry=registry)
+    except OpinionLabError:
+        if rank > 0:
+            sys.exit(EXIT_USER)  # rank 0 prints the reason; every rank ends
+        raise
+    return folder if rank == 0 else None
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from core.modeling.command import given_settings
     from core.training import create_run, run_training
     from core.workspace import Registry, read_json
 
     registry = Registry()
-    if args.job:  # a worker started by the job queue
-        _lower_priority()
-        job = registry.job(args.job)
-        registry.update_job(args.job, pid=os.getpid())
-        folder = Path(args.config).parent
-        try:
-            run_training(folder, resume=args.resume, registry=registry)
-        except OpinionLabError as exc:
-            jobs.finish(args.job, "failed", str(exc), registry)
-            raise
-        except BaseException as exc:
-            status = read_json(folder / "status.json", {}) or {}
-            jobs.finish(args.job, "failed", status.get("reason") or f"{type(exc).__name__}: {exc}", registry)
-            raise
-        status = read_json(folder / "status.json", {}) or {}
-        jobs.finish(job["id"], status.get("status", "failed"), status.get("reason"), registry)
-    elif args.config and _is_run_config(Path(args.config)):
-        # a run's own config: carry out that run in place (this is what launchers such as
-        # torchrun or accelerate launch start on every rank)
-        folder = Path(args.config).parent
-        run_training(folder, resume=args.resume, registry=registry)
-        if int(os.environ.get("RANK", "0")) > 0:  # rank 0 reports for the whole launch
+    if args.job:
+        folder = _run_job(args, registry)
+    elif args.config and _is_run_config(Path(args.config)) and not given_settings(args) and not args.preset:
+        folder = _run_in_place(args, registry)
+        if folder is None:
             return EXIT_OK
     else:
         config = _config_from_args(args)
@@ -713,17 +724,9 @@ def cmd_auth_hash(args: argparse.Namespace) -> int:
 
 
 def _add_train_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--dataset", help="name of a saved dataset")
-    parser.add_argument("--config", help="a saved training config (JSON)")
-    parser.add_argument("--model", default=None, help="default | PATH | HUB_ID")
-    parser.add_argument("--method", default=None, choices=["full", "lora", "baseline"])
-    parser.add_argument("--preset", default="quick", choices=["quick", "standard", "best"])
-    parser.add_argument("--epochs", type=int)
-    parser.add_argument("--batch-size", dest="batch_size", type=int)
-    parser.add_argument("--lr", type=float)
-    parser.add_argument("--max-length", dest="max_length", type=int)
-    parser.add_argument("--limit", type=int, help="use at most N training rows")
-    parser.add_argument("--seed", type=int)
+    from core.modeling.command import add_config_options
+
+    add_config_options(parser)
 
 
 def _add_trend_settings_options(parser: argparse.ArgumentParser) -> None:

@@ -34,7 +34,7 @@ class Predictor:
         texts = [t if isinstance(t, str) else "" for t in texts]
         if self.kind == "baseline":
             return self.backend.predict_proba(texts)
-        from core.training import encode_texts, predict_proba
+        from core.modeling.encoding import encode_texts, predict_proba
 
         encoded = encode_texts(self.tokenizer, texts, self.max_length, self.head_tokens)
         if self.device is not None and self.device.type == "cuda":
@@ -87,6 +87,8 @@ def load_transformer(folder: Path, meta: dict | None = None) -> Predictor:
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
+    from core.modeling.encoding import autocast_dtype, pick_device
+
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
     meta = meta or read_json(folder / "labels.json", {}) or {}
@@ -94,10 +96,9 @@ def load_transformer(folder: Path, meta: dict | None = None) -> Predictor:
                                                                dtype=torch.float32)  # GPUs use bf16 autocast
     model.eval()
     labels = meta.get("labels") or [model.config.id2label[i] for i in range(model.config.num_labels)]
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device_name, precision = pick_device()  # the same choice as training's
+    device = torch.device(device_name)
     model.to(device)
-    autocast = None
-    if device.type == "cuda":
-        autocast = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    autocast = autocast_dtype(precision)
     return Predictor(labels, "transformer", int(meta.get("max_length", 128)), model,
                      AutoTokenizer.from_pretrained(folder), int(meta.get("head_tokens", 0)), device, autocast)

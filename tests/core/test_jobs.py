@@ -12,6 +12,7 @@ import pytest
 
 from core import jobs
 from core.errors import ConfigError
+from core.modeling.checkpoints import MARKER, newest_complete
 from core.training import create_run, read_progress
 from core.workspace import Registry, read_json
 from tests.core.test_training import tiny_config
@@ -83,7 +84,7 @@ def test_stop_is_cooperative_and_resume_finishes_the_planned_steps(easy_dataset,
     status = read_json(folder / "status.json")
     assert status["status"] == "cancelled"
     pointer = read_json(folder / "checkpoints" / "latest.json")
-    assert pointer["step"] == status["step"]
+    assert pointer["step"] == status["step"] and (folder / "checkpoints" / pointer["dir"] / MARKER).exists()
     jobs.resume(job["id"])
     assert wait_done(job["id"]) == "succeeded"
     metrics = read_json(folder / "metrics.json")
@@ -105,13 +106,15 @@ def test_sigkill_shows_interrupted_and_resume_completes(easy_dataset, tiny_model
     assert metrics["steps"] == metrics["total_steps"] == 12 * 15
 
 
-CHECKPOINT_FILES = {"model.safetensors", "optimizer.pt", "scheduler.json", "state.json"}
+CHECKPOINT_FILES = {"model.safetensors", "optimizer.pt", "scheduler.pt", "rng_state.pth", "trainer_state.json",
+                    MARKER}
 
 
 @pytest.mark.parametrize("kill", ["step:1", "checkpoint:3", "step:5", "checkpoint:9", "step:13", "checkpoint:15"])
 def test_sigkill_at_injected_points_including_checkpoint_writes(easy_dataset, tiny_model_dir, monkeypatch, kill):
-    """The worker kills itself exactly there (after step N, or with checkpoint N half-written):
-    interrupted, never a half-written checkpoint in use, resumed to the planned steps."""
+    """The worker kills itself exactly there (after step N, or with checkpoint N half-written:
+    its weights on disk, its optimizer not yet): interrupted, never a half-written checkpoint in
+    use, resumed to the planned steps."""
     monkeypatch.setenv("OPINIONLAB_INJECT_KILL", kill)
     folder = create_run(tiny_config(tiny_model_dir, epochs=2, checkpoint_every=3, eval_every=1000))
     job = jobs.submit(folder)
@@ -123,14 +126,17 @@ def test_sigkill_at_injected_points_including_checkpoint_writes(easy_dataset, ti
     where, step = kill.split(":")
     expected = (int(step) // 3) * 3 - (3 if where == "checkpoint" else 0)  # the last checkpoint completed
     if expected:
-        assert pointer["step"] == expected
+        assert pointer == {"dir": f"checkpoint-{expected}", "step": expected}
         assert {p.name for p in (root / pointer["dir"]).iterdir()} >= CHECKPOINT_FILES
+        assert newest_complete(root) == root / f"checkpoint-{expected}"
     else:
-        assert pointer is None
-    staged = [p for p in root.glob(".step-*")] if root.exists() else []
-    if where == "checkpoint":  # the half-written one is left in its staging folder, never renamed
-        assert len(staged) == 1 and not (staged[0] / "state.json").exists()
-    assert not (root / f"step-{int(step):07d}").exists() or where == "step"
+        assert pointer is None and newest_complete(root) is None
+    if where == "checkpoint":  # the half-written one is there, but never marked complete
+        half = root / f"checkpoint-{step}"
+        assert (half / "model.safetensors").exists() and not (half / "optimizer.pt").exists()
+        assert not (half / MARKER).exists()
+    else:
+        assert not (root / f"checkpoint-{step}").exists()
     jobs.resume(job["id"])
     assert wait_done(job["id"]) == "succeeded"
     metrics = read_json(folder / "metrics.json")

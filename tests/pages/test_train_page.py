@@ -1,3 +1,5 @@
+from pathlib import Path
+
 from core import jobs
 from core.training import TrainConfig, create_run
 from core.workspace import Registry
@@ -101,3 +103,34 @@ def test_train_page_in_chinese(app, baseline_run):
     assert any("easy · TF-IDF 基线 · " in m.value and "已完成" in m.value for m in app.markdown)
     assert any("创建于" in c.value and "年" in c.value for c in app.caption)
     assert any("永久删除" in w.value for w in app.warning)
+
+
+def test_the_shown_command_is_the_run_the_button_starts(app, easy_dataset, tiny_model_dir, monkeypatch):
+    """Every changed setting is in the command; the command parses back to the config the button
+    saves (so typing it queues the same run)."""
+    import json
+    import shlex
+
+    from core import jobs
+    from core.cli import _config_from_args, build_parser
+
+    monkeypatch.setattr(jobs, "capacity", lambda: 0)  # queued, never started: only the config matters here
+    open_page(app, "pages/train.py")
+    app.radio(key="train_method").set_value("lora").run()
+    app.radio(key="train_model_choice").set_value("custom").run()
+    app.text_input(key="train_model_path").set_value(str(tiny_model_dir)).run()
+    changed = {"warmup_ratio": 0.15, "lora_r": 4, "lora_alpha": 12, "weight_decay": 0.05, "seed": 3,
+               "max_length": 64, "batch_size": 8}
+    for name, value in changed.items():
+        app.number_input(key=f"adv_{name}_quick_lora").set_value(value)
+    app.button[0].click().run()  # the form's apply button
+    assert not app.exception and not app.error
+    command = app.code[0].value
+    for name in changed:
+        assert "--" + name.replace("_", "-") in command, name
+    words = shlex.split(command)
+    shown = _config_from_args(build_parser().parse_args(words[3:]))
+    app.button(key="train_start").click().run()
+    saved = json.loads((Path(Registry().jobs()[0]["config_path"])).read_text())
+    assert {**saved, "run_id": ""} == shown.to_dict()
+    assert {k: saved[k] for k in changed} == changed and saved["method"] == "lora"

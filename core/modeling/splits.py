@@ -1,0 +1,43 @@
+"""The rows a run trains, validates and tests on, read from its saved dataset."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from core import datasets as store
+from core.errors import ConfigError, NotFoundError
+from core.modeling.config import TrainConfig
+from core.workspace import Registry
+
+SPLITS = ("train", "validation", "test")
+
+
+def stratified_head(frame: pd.DataFrame, limit: int, seed: int) -> pd.DataFrame:
+    """At most ``limit`` rows, each label keeping its share (at least one row each)."""
+    if not limit or len(frame) <= limit:
+        return frame.reset_index(drop=True)
+    share = limit / len(frame)
+    parts = [g.sample(n=max(1, int(round(len(g) * share))), random_state=seed) for _, g in frame.groupby("label")]
+    return pd.concat(parts).sample(frac=1, random_state=seed).head(limit).reset_index(drop=True)
+
+
+def load_splits(config: TrainConfig, registry: Registry) -> tuple[dict[str, pd.DataFrame], list[str]]:
+    """``({"train": ..., "validation": ..., "test": ...}, labels)``; the training rows cut to
+    ``limit`` and the validation rows to ``max_eval_rows``, both stratified."""
+    card = registry.dataset(config.dataset)
+    if card is None:
+        raise NotFoundError("train.err.dataset_deleted", dataset=config.dataset)
+    rows = store.load_rows(card["id"], registry=registry)
+    labels = card["card"]["labels"]
+    splits = {name: rows[rows["split"] == name].reset_index(drop=True) for name in SPLITS}
+    splits["train"] = stratified_head(splits["train"], config.limit, config.seed)
+    if config.max_eval_rows:
+        splits["validation"] = stratified_head(splits["validation"], config.max_eval_rows, config.seed)
+    missing = sorted(set(labels) - set(splits["train"]["label"]))
+    if missing:
+        raise ConfigError("train.err.class_missing_rows", labels=", ".join(map(repr, missing)))
+    empty = [name for name, frame in splits.items() if len(frame) == 0]
+    if empty:  # possible with a split column of the user's (or rows removed as duplicates)
+        raise ConfigError("train.err.empty_splits", dataset=config.dataset, splits=" / ".join(empty),
+                          values=" / ".join(repr(n) for n in empty))
+    return splits, labels

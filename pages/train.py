@@ -19,8 +19,8 @@ from core.workspace import Registry
 from pages._shared import chart, lang, show_error, t, through_app
 
 through_app(__file__)
+HELP = TrainConfig.help_texts(lang())  # each setting's help in the reader's language
 
-HELP = TrainConfig.help_texts()
 ADVANCED = {  # field: (widget kind, min, step)
     "epochs": ("int", 1, 1), "learning_rate": ("float", 1e-6, 1e-5), "batch_size": ("int", 1, 1),
     "grad_accum": ("int", 1, 1), "max_length": ("int", 8, 8), "head_tokens": ("int", 0, 8),

@@ -287,13 +287,12 @@ def walk(page: str) -> list[State]:
     return [state(open_zh(page), page)]
 
 
-OTHERS = "translated by the engineer who owns this page (issue 11); flip when merged"
 
 
 @pytest.mark.parametrize("page", [
     "home",
     "data",
-    pytest.param("train", marks=pytest.mark.xfail(strict=False, reason=f"pages/train.py, core/training.py: {OTHERS}")),
+    "train",
     "results",
     "score",
     "trends",

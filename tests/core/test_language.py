@@ -3,7 +3,14 @@
 import pytest
 
 from core.i18n import render
-from core.language import detect_language, language_mix, model_unknown_share, unknown_token_share
+from core.language import (
+    detect_language,
+    language_mix,
+    model_unknown_share,
+    suggested_model,
+    unknown_token_share,
+    vocabulary_warning,
+)
 from core.samples import load_sample
 from tests.core.e5_model import encoder
 
@@ -48,3 +55,17 @@ def test_the_english_vocabulary_turns_most_chinese_tokens_into_unknowns():
     assert unknown_token_share(encoder().tokenizer, texts, sample=300) < 0.01
     english = ["I loved this movie, the acting was superb."] * 3
     assert model_unknown_share("default", english) == 0.0
+
+
+def test_the_model_suggestion_and_the_warning_follow_the_measure():
+    chinese = ["这个手机很好用，电池也耐用"] * 20
+    english = ["I loved this movie, the acting was superb."] * 20
+    assert suggested_model(language_mix(chinese)) == "multilingual"
+    assert suggested_model(language_mix(english[:19] + chinese[:1])) == "multilingual"  # 5% Chinese
+    assert suggested_model(language_mix(english[:20] + chinese[:1])) == "default"  # 4.8%
+    assert suggested_model(language_mix(english)) == "default"
+    warning = vocabulary_warning("default", chinese)
+    assert "turns 77% of this dataset's tokens into unknown tokens" in str(warning)  # 10 of 13 tokens
+    assert "未知词元" in render(warning, "zh") and "'multilingual'" in str(warning)
+    assert vocabulary_warning("default", english) is None
+    assert vocabulary_warning("multilingual", chinese) is None

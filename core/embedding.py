@@ -118,6 +118,8 @@ class SentenceEncoder:
     def encode(self, texts: list[str], prompt: str | None = None, batch_size: int = 32,
                max_windows: int = MAX_WINDOWS) -> Embeddings:
         texts = [t if isinstance(t, str) else "" for t in texts]
+        if not texts:
+            return Embeddings(np.zeros((0, self.model.config.hidden_size), dtype=np.float32), [])
         ids, owners, truncated = self.windows(texts, prompt, max_windows)
         pooled = self._pool(ids, batch_size)
         special = self.tokenizer.num_special_tokens_to_add(False) if hasattr(

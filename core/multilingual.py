@@ -251,7 +251,11 @@ def bert_config(model: PackedModel):
 
 
 def build_tokenizer(model: PackedModel):
-    """The XLM-R SentencePiece-unigram tokenizer of the file, as a ``tokenizers.Tokenizer``."""
+    """The XLM-R SentencePiece-unigram tokenizer of the file, as a ``tokenizers.Tokenizer``.
+
+    It splits as the engine does except on runs of characters outside the vocabulary (mojibake):
+    ``tokenizers``, like SentencePiece itself, makes one ``<unk>`` of a run, the engine one per
+    character (token counts equal on 499 of the benchmark's 500 texts)."""
     from tokenizers import AddedToken, Regex, Tokenizer, decoders, normalizers, pre_tokenizers, processors
     from tokenizers.models import Unigram
 

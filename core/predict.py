@@ -1,7 +1,8 @@
 """Loading a trained run's model and predicting class probabilities for texts.
 
-One interface for both kinds of run: a transformer folder (safetensors, loaded without
-``trust_remote_code``) or a TF-IDF baseline (safetensors + JSON, never pickled).
+One interface for every kind of run: a transformer folder (safetensors, loaded without
+``trust_remote_code``), a TF-IDF baseline (safetensors + JSON, never pickled), or zero-shot
+label vectors over a sentence encoder (``core.zeroshot``).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ class Predictor:
 
     def predict_proba(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
         texts = [t if isinstance(t, str) else "" for t in texts]
-        if self.kind == "baseline":
+        if self.kind != "transformer":  # baseline, zeroshot: the backend predicts itself
             return self.backend.predict_proba(texts)
         from core.modeling.encoding import encode_texts, predict_proba
 
@@ -79,6 +80,10 @@ def load_predictor(run_id: str, registry: Registry | None = None) -> Predictor:
         from core.baseline import BaselineModel
 
         return Predictor(meta["labels"], "baseline", None, BaselineModel.load(folder))
+    if meta.get("kind") == "zeroshot":
+        from core.zeroshot import predictor_of
+
+        return predictor_of(folder)
     return load_transformer(folder, meta)
 
 

@@ -9,6 +9,8 @@ from core import i18n
 from core.datasets import list_datasets, load_rows, remove_dataset, save_dataset
 from core.exporting import to_csv_bytes
 from core.figures import class_balance_figure, text_length_figure
+from core.i18n import Message
+from core.language import language_mix
 from core.samples import PREFIX, SAMPLES, load_sample
 from core.sheets import HEADER_ROW_FORMATS
 from core.workspace import Registry
@@ -33,6 +35,11 @@ def read_sample(spec: str) -> tuple[core_data.Table, core_data.ColumnMapping]:
 @st.cache_data(max_entries=4, show_spinner=False)
 def prepare(source_key: str, mapping: dict, _table: core_data.Table) -> core_data.PreparedDataset:
     return core_data.prepare_dataset(_table, core_data.ColumnMapping.from_dict(mapping))
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def language_line(source_key: str, mapping: dict, _texts: pd.Series) -> Message:
+    return language_mix(_texts.tolist()).message()
 
 
 def choose_source() -> tuple[str, core_data.Table, core_data.ColumnMapping] | None:
@@ -206,6 +213,8 @@ try:
         mapping = choose_columns(hashlib.sha1(key.encode()).hexdigest()[:10], table, detected)
         prepared = prepare(key, mapping, table)
         show_report(prepared)
+        if len(prepared.frame):
+            st.caption(language_line(key, mapping, prepared.frame["text"]).render(lang()))
         stem = key[len(PREFIX):] if key.startswith(PREFIX) else Path(key.split(":")[0]).stem
         save_form(prepared, stem[:64])
 except Exception as exc:  # bad input ends in a message, never a crash

@@ -1,10 +1,11 @@
 import streamlit as st
 
 from core import jobs, runs
-from core.datasets import list_datasets
+from core.datasets import list_datasets, load_rows
 from core.estimates import estimate_training
 from core.figures import training_curves_figure
-from core.i18n import format_count, format_duration, format_timestamp, render
+from core.i18n import Message, format_count, format_duration, format_timestamp, render
+from core.language import language_mix, suggested_model, vocabulary_warning
 from core.training import (
     PRESETS,
     TrainConfig,
@@ -30,6 +31,17 @@ ADVANCED = {  # field: (widget kind, min, step)
 }
 
 
+@st.cache_data(max_entries=8, show_spinner=False)
+def dataset_language(dataset_id: str) -> tuple[str, Message]:
+    mix = language_mix(load_rows(dataset_id)["text"].tolist())
+    return suggested_model(mix), mix.message()
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def unknown_tokens_warning(model: str, dataset_id: str) -> Message | None:
+    return vocabulary_warning(model, load_rows(dataset_id, split="train")["text"].tolist())
+
+
 def settings_form(cards: list[dict]) -> TrainConfig:
     names = [c["name"] for c in cards]
     c1, c2, c3 = st.columns(3)
@@ -38,9 +50,12 @@ def settings_form(cards: list[dict]) -> TrainConfig:
                       format_func=lambda m: t(f"train.method.{m}"), help=HELP["method"])
     preset = c3.radio(t("train.preset"), list(PRESETS), key="train_preset",
                       format_func=lambda p: t(f"train.preset.{p}"))
-    choice = st.radio(t("train.model"), ["default", "custom"], horizontal=True, key="train_model_choice",
-                      format_func=lambda m: t(f"train.model_{m}"), help=HELP["model"])
-    model = "default"
+    suggested, mix = dataset_language(next(c["id"] for c in cards if c["name"] == dataset))
+    choices = ["default", "multilingual", "custom"]
+    choice = st.radio(t("train.model"), choices, horizontal=True, key="train_model_choice",
+                      index=choices.index(suggested), format_func=lambda m: t(f"train.model_{m}"), help=HELP["model"])
+    st.caption(t("language.suggested", model=suggested, mix=mix.render(lang())))
+    model = choice
     if choice == "custom":
         model = st.text_input(t("train.model_path"), key="train_model_path").strip() or "default"
     config = config_from_preset(preset, dataset=dataset, method=method, model=model)
@@ -65,6 +80,12 @@ def launch(config: TrainConfig) -> None:
     if problems:
         st.error(t("train.problems") + "\n\n" + "\n".join(f"- {p}" for p in problems))
         return
+    card = next(c for c in cards if c["name"] == config.dataset)
+    if config.method != "baseline":
+        with st.spinner(t("language.checking", model=config.model)):
+            warning = unknown_tokens_warning(config.model, card["id"])
+        if warning:
+            st.warning(warning.render(lang()), icon=":material/translate:")
     estimate = estimate_training(config)
     st.caption(t("queue.estimate", duration=format_duration(estimate.seconds, lang()),
                  rows=format_count(estimate.train_rows), basis=render(estimate.message, lang())))

@@ -13,7 +13,6 @@ from core.modeling.config import (
     PRESETS,
     TrainConfig,
     config_from_preset,
-    estimate_minutes,
     validate,
 )
 from core.modeling.encoding import (
@@ -31,6 +30,6 @@ from core.progress import read_progress
 
 __all__ = [
     "GPU_PAD_MULTIPLE", "METHODS", "PRESETS", "TrainConfig", "config_from_preset", "create_run",
-    "delete_run", "encode_texts", "estimate_minutes", "length_grouped_batches", "load_splits", "pad_batch",
+    "delete_run", "encode_texts", "length_grouped_batches", "load_splits", "pad_batch",
     "predict_proba", "read_progress", "run_dir_of", "run_training", "special_tokens", "submit_command", "validate",
 ]

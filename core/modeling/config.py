@@ -206,14 +206,3 @@ def _data_problems(config: TrainConfig, train_counts: dict[str, int]) -> list[Me
         out.append(msg("train.err.class_missing_split", labels=", ".join(map(repr, missing))))
     return out
 
-
-def estimate_minutes(config: TrainConfig, train_rows: int) -> float:
-    """Rough duration on this kind of 2-core CPU (samples/s measured in shared/FACTS.md)."""
-    if config.method == "baseline":
-        return max(0.1, train_rows / 20000)
-    speed = {64: 30.0, 128: 14.3, 256: 4.6, 512: 1.8}
-    rate = speed[min(speed, key=lambda k: abs(k - config.max_length))]
-    if config.method == "lora":
-        rate *= 1.25
-    rows = min(train_rows, config.limit) if config.limit else train_rows
-    return rows * config.epochs / rate / 60 * 1.15

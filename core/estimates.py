@@ -211,18 +211,22 @@ def _estimate_baseline(rows: int, history: list[Measured]) -> Estimate:
 
 def _scale(measured: Measured, config: Any) -> float:
     """How much faster (>1) this run should go than an earlier one, from max length and method."""
-    factor = {"lora": LORA_SPEEDUP}
     length = (max(measured.max_length, 8) / max(config.max_length, 8)) ** LENGTH_EXPONENT
-    return length * factor.get(config.method, 1.0) / factor.get(measured.method, 1.0)
+    return length * _method_speedup(config.method) / _method_speedup(measured.method)
+
+
+def _method_speedup(method: str) -> float:
+    """Adapters skip most of the optimiser's work (all PEFT methods are taken to go as LoRA does)."""
+    from core.modeling.adapters import ADAPTER_METHODS
+
+    return LORA_SPEEDUP if method in ADAPTER_METHODS else 1.0
 
 
 def _guess_rate(config: Any, device: str) -> float:
     speeds = GUESS_SAMPLES_PER_S.get(device, GUESS_SAMPLES_PER_S["cpu"])
     nearest = min(speeds, key=lambda length: abs(length - config.max_length))
     rate = speeds[nearest] * (nearest / max(config.max_length, 8)) ** LENGTH_EXPONENT
-    if config.method == "lora":
-        rate *= LORA_SPEEDUP
-    return rate * _size_ratio(config.model) / BUSY_FACTOR
+    return rate * _method_speedup(config.method) * _size_ratio(config.model) / BUSY_FACTOR
 
 
 def _size_ratio(model: str) -> float:

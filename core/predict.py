@@ -97,8 +97,14 @@ def load_transformer(folder: Path, meta: dict | None = None) -> Predictor:
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
     meta = meta or read_json(folder / "labels.json", {}) or {}
-    model = AutoModelForSequenceClassification.from_pretrained(folder, use_safetensors=True, attn_implementation="sdpa",
-                                                               dtype=torch.float32)  # GPUs use bf16 autocast
+    if meta.get("kind") == "adapter":  # prefix / prompt / P-tuning: base model + adapter
+        from core.modeling.adapters import load_adapter_model
+
+        model = load_adapter_model(folder, meta)
+    else:
+        model = AutoModelForSequenceClassification.from_pretrained(folder, use_safetensors=True,
+                                                                   attn_implementation="sdpa",
+                                                                   dtype=torch.float32)  # GPUs use bf16 autocast
     model.eval()
     labels = meta.get("labels") or [model.config.id2label[i] for i in range(model.config.num_labels)]
     device_name, precision = pick_device()  # the same choice as training's

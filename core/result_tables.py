@@ -34,14 +34,20 @@ def metric_text(value: Any) -> str:
 # Settings only a transformer run uses: a baseline (TF-IDF + logistic regression) ignores them.
 MODEL_ONLY = {"model", "epochs", "learning_rate", "batch_size", "grad_accum", "max_length", "head_tokens",
               "warmup_ratio", "weight_decay", "early_stopping_patience", "eval_every", "checkpoint_every",
-              "precision", "device"}
+              "precision", "device", "pooling", "freeze_embeddings"}
 ZERO_IS_ALL = {"limit", "max_eval_rows"}  # 0 means "no limit"
 
 
 def applies(field: str, method: str | None) -> bool:
     """Whether a run trained by ``method`` uses this setting (LoRA's only with LoRA)."""
+    from core.modeling.adapters import ADAPTER_METHODS, RANKED, VIRTUAL_TOKENS
+
+    users = {"adalora_init_r": ("adalora",), "virtual_tokens": VIRTUAL_TOKENS,
+             "freeze_embeddings": ("full",)}
+    if field in users:
+        return method in users[field]
     if field.startswith("lora_"):
-        return method == "lora"
+        return method in RANKED if field != "lora_dropout" else method in RANKED and method in ADAPTER_METHODS
     return not (method == "baseline" and field in MODEL_ONLY)
 
 

@@ -136,3 +136,13 @@ class CompletionCallback(TrainerCallback):
             checkpoint = Path(args.output_dir) / f"checkpoint-{state.global_step}"
             mark_complete(checkpoint, passes=self.trainer.passes, history=self.log.history)
         return control
+
+
+class RankBudgetCallback(TrainerCallback):
+    """AdaLoRA: after each optimiser step (gradients still there), re-allocate the rank budget."""
+
+    trainer: Any = None
+
+    def on_optimizer_step(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        model = self.trainer.model if self.trainer is not None else kwargs["model"]
+        model.base_model.update_and_allocate(state.global_step)

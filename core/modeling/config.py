@@ -15,11 +15,14 @@ from typing import Any
 
 from core.errors import ConfigError, OpinionLabError
 from core.i18n import DEFAULT_LANGUAGE, Message, msg, t
+from core.modeling.adapters import ADAPTER_METHODS, LEARNING_RATES, MAX_LEARNING_RATE, fit_problem
+from core.modeling.pooling import chosen_pooling, mean_layer_fits
 from core.models import check_model, model_max_length
 from core.workspace import Registry, read_json
 
-METHODS = ("full", "lora", "baseline")
+METHODS = ("full", *ADAPTER_METHODS, "baseline")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+POOLINGS = ("auto", "mean", "cls")
 DEVICES = ("auto", "cuda", "mps", "cpu")
 TRACKERS = {"none": None, "tensorboard": "tensorboard", "mlflow": "mlflow-skinny"}  # report_to → package
 
@@ -30,7 +33,7 @@ class TrainConfig:
 
     dataset: str = ""                     # a saved dataset's name
     model: str = "default"                # 'default' | a local folder | a hub id
-    method: str = "full"                  # full | lora | baseline
+    method: str = "full"                  # full | lora | adalora | loha | lokr | ia3 | prefix | prompt | ptuning | baseline
     epochs: int = 3                       # passes over the training rows, 1–5
     learning_rate: float = 1e-4           # 2e-5–1e-4 full, 1e-4–1e-3 LoRA
     batch_size: int = 32                  # texts per step per device, 16–64
@@ -52,6 +55,10 @@ class TrainConfig:
     lora_alpha: int = 16                  # usually 2 × rank
     lora_dropout: float = 0.1             # 0–0.3
     lora_targets: str = "query,value"     # comma-separated module names
+    adalora_init_r: int = 12              # AdaLoRA: rank each matrix starts with before pruning to lora_r
+    virtual_tokens: int = 20              # prefix / prompt / P-tuning: learned tokens added to every text
+    pooling: str = "auto"                 # auto (the encoder's own) | mean | cls
+    freeze_embeddings: str = "auto"       # auto (frozen for vocabularies over 100k) | on | off
     report_to: str = "none"               # none | tensorboard | mlflow
     preset: str = ""                      # quick | standard | best | '' (none)
     run_id: str = ""                      # set when the run is created
@@ -106,10 +113,13 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 
 def config_from_preset(preset: str, **overrides: Any) -> TrainConfig:
-    """The preset's values, then every override that is not None."""
+    """The preset's values, the method's usual learning rate (adapters need larger steps than full
+    fine-tuning), then every override that is not None."""
     if preset and preset not in PRESETS:
         raise ConfigError("train.err.unknown_preset", preset=preset, presets=", ".join(PRESETS))
-    values = {**(PRESETS.get(preset, {})), "preset": preset, **{k: v for k, v in overrides.items() if v is not None}}
+    method = {"learning_rate": LEARNING_RATES[overrides["method"]]} if overrides.get("method") in LEARNING_RATES else {}
+    values = {**(PRESETS.get(preset, {})), **method, "preset": preset,
+              **{k: v for k, v in overrides.items() if v is not None}}
     return TrainConfig.from_dict(values)
 
 
@@ -142,8 +152,9 @@ def validate(config: TrainConfig, registry: Registry | None = None) -> list[Mess
 
 def _range_problems(config: TrainConfig) -> list[Message]:
     c, out = config, []
-    if not c.learning_rate > 0 or c.learning_rate > 0.01:
-        out.append(msg("train.err.learning_rate", value=c.learning_rate))
+    highest = MAX_LEARNING_RATE.get(c.method, 0.01)
+    if not c.learning_rate > 0 or c.learning_rate > highest:
+        out.append(msg("train.err.learning_rate", value=c.learning_rate, highest=highest))
     if c.epochs < 1 or c.epochs > 100:
         out.append(msg("train.err.epochs", value=c.epochs))
     if c.batch_size < 1:
@@ -157,10 +168,11 @@ def _range_problems(config: TrainConfig) -> list[Message]:
     for name in ("early_stopping_patience", "eval_every", "max_eval_rows", "limit", "weight_decay", "lora_dropout"):
         if getattr(c, name) < 0:
             out.append(msg("train.err.not_negative", name=name, value=getattr(c, name)))
-    for name in ("checkpoint_every", "lora_r", "lora_alpha"):
+    for name in ("checkpoint_every", "lora_r", "lora_alpha", "adalora_init_r", "virtual_tokens"):
         if getattr(c, name) < 1:
             out.append(msg("train.err.at_least_one", name=name, value=getattr(c, name)))
-    for name, choices in (("precision", PRECISIONS), ("device", DEVICES), ("report_to", tuple(TRACKERS))):
+    for name, choices in (("precision", PRECISIONS), ("device", DEVICES), ("report_to", tuple(TRACKERS)),
+                          ("pooling", POOLINGS), ("freeze_embeddings", ("auto", "on", "off"))):
         if getattr(c, name) not in choices:
             out.append(msg("train.err.choice", name=name, value=getattr(c, name), choices=", ".join(choices)))
     return out
@@ -176,6 +188,13 @@ def _model_problems(config: TrainConfig) -> list[Message]:
             out.append(msg("train.err.max_length_model", value=config.max_length, limit=limit))
     except OpinionLabError as exc:
         out.append(exc.message or msg("train.err.plain", text=str(exc)))
+    if not out:
+        folder = check_model(config.model)
+        if config.pooling == "mean" and not mean_layer_fits(folder):
+            out.append(msg("train.err.pooling_unsupported", model=config.model))
+        unfit = fit_problem(config.method, folder, chosen_pooling(config.pooling, folder) == "mean")
+        if unfit is not None:
+            out.append(unfit)
     if config.head_tokens < 0:
         out.append(msg("train.err.not_negative", name="head_tokens", value=config.head_tokens))
     return out

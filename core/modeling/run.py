@@ -160,18 +160,30 @@ def _finish(folder: Path, config: TrainConfig, splits: dict[str, pd.DataFrame], 
 
 
 def _save_model(folder: Path, config: TrainConfig, tuned: Any, labels: list[str]) -> None:
-    """Hugging Face format that ``transformers.pipeline`` loads: LoRA merged into the weights (the
-    adapter alone is kept in ``model/adapter``), the tokenizer capped at the trained length."""
+    """Hugging Face format that ``transformers.pipeline`` loads: mergeable adapters merged into the
+    weights (the adapter alone kept in ``model/adapter``), the tokenizer capped at the trained
+    length. Virtual-token methods cannot merge: the adapter and the base model's name are kept,
+    and ``core.modeling.adapters.load_adapter_model`` applies one to the other."""
+    from core.modeling import adapters
+    from core.modeling.pooling import chosen_pooling
+    from core.models import check_model
+
+    meta = {"labels": labels, "kind": "transformer", "max_length": config.max_length,
+            "head_tokens": config.head_tokens, "method": config.method,
+            "pooling": chosen_pooling(config.pooling, check_model(config.model))}
     with staging_dir(folder / "model") as tmp:
         model = tuned.model
-        if config.method == "lora":
+        if config.method in adapters.ADAPTER_METHODS:
             model.save_pretrained(tmp / "adapter", safe_serialization=True)
-            model = model.merge_and_unload()
-        model.config.id2label = dict(enumerate(labels))
-        model.config.label2id = {lab: i for i, lab in enumerate(labels)}
-        model.save_pretrained(tmp, safe_serialization=True)
+        if config.method in adapters.VIRTUAL_TOKENS:
+            meta.update(kind="adapter", base_model=config.model)
+        else:
+            if config.method in adapters.MERGEABLE:
+                model = model.merge_and_unload()
+            model.config.id2label = dict(enumerate(labels))
+            model.config.label2id = {lab: i for i, lab in enumerate(labels)}
+            model.save_pretrained(tmp, safe_serialization=True)
         # pipeline(truncation=True) then reads as many tokens as the model was trained on
         tuned.tokenizer.model_max_length = config.max_length
         tuned.tokenizer.save_pretrained(tmp)
-        atomic_write_json(tmp / "labels.json", {"labels": labels, "kind": "transformer",
-                                                "max_length": config.max_length, "head_tokens": config.head_tokens})
+        atomic_write_json(tmp / "labels.json", meta)

@@ -21,8 +21,8 @@ from transformers import EarlyStoppingCallback, PrinterCallback, Trainer, Traini
 from core.errors import ConfigError
 from core.evaluation import classification_metrics
 from core.i18n import msg
-from core.modeling import checkpoints
-from core.modeling.callbacks import CompletionCallback, ProgressCallback, StopCallback
+from core.modeling import adapters, checkpoints, pooling
+from core.modeling.callbacks import CompletionCallback, ProgressCallback, RankBudgetCallback, StopCallback
 from core.modeling.config import TrainConfig
 from core.modeling.encoding import (
     GPU_PAD_MULTIPLE,
@@ -42,6 +42,7 @@ class OpinionTrainer(Trainer):
                  passes: int = 1, run_log: RunLog, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.sampler, self.class_weights, self.passes, self.run_log = sampler, class_weights, passes, run_log
+        self.adalora = getattr(self.model, "peft_type", None) is not None and str(self.model.peft_type).endswith("ADALORA")
         self.loss_is_scaled_for_ga = False  # our loss is a per-batch mean: the Trainer divides by accumulation
         self._pass_weight = 1.0
         self._group_step, self._group = -1, []
@@ -59,7 +60,11 @@ class OpinionTrainer(Trainer):
         outputs = model(**inputs)
         logits = outputs.logits.float()
         weight = self.class_weights.to(logits.device) if self.class_weights is not None else None
-        loss = torch.nn.functional.cross_entropy(logits, labels, weight=weight) * self._pass_weight
+        loss = torch.nn.functional.cross_entropy(logits, labels, weight=weight)
+        if self.adalora:
+            penalty = adapters.orthogonal_penalty(model)
+            loss = loss if penalty is None else loss + penalty
+        loss = loss * self._pass_weight
         return (loss, outputs) if return_outputs else loss
 
     def training_step(self, model, inputs, num_items_in_batch=None):
@@ -151,8 +156,10 @@ class FineTuned:
     device: torch.device
 
 
-def load_model(config: TrainConfig, model_dir: Path, labels: list[str]) -> tuple[Any, int, int]:
-    """The pretrained encoder with a fresh head for ``labels`` (LoRA adapters on top for lora)."""
+def load_model(config: TrainConfig, model_dir: Path, labels: list[str], total_steps: int = 100) -> tuple[Any, int, int]:
+    """The pretrained encoder with a fresh head for ``labels``: read by mean pooling when the encoder
+    was trained for it (``core.modeling.pooling``), a peft adapter on top for the adapter methods
+    (``total_steps``: AdaLoRA lays out its rank budget over them)."""
     from transformers import AutoModelForSequenceClassification
 
     torch.manual_seed(config.seed)
@@ -161,14 +168,13 @@ def load_model(config: TrainConfig, model_dir: Path, labels: list[str]) -> tuple
         label2id={lab: i for i, lab in enumerate(labels)}, use_safetensors=True, attn_implementation="sdpa",
         dtype=torch.float32,  # fp32 master weights even for fp16/bf16 checkpoints; autocast does mixed precision
     )
-    total = sum(p.numel() for p in model.parameters())
-    if config.method == "lora":
-        from peft import LoraConfig, TaskType, get_peft_model
-
-        targets = [t.strip() for t in config.lora_targets.split(",") if t.strip()]
-        model = get_peft_model(model, LoraConfig(task_type=TaskType.SEQ_CLS, r=config.lora_r, lora_alpha=config.lora_alpha,
-                                                 lora_dropout=config.lora_dropout, target_modules=targets))
-    return model, sum(p.numel() for p in model.parameters() if p.requires_grad), total
+    if pooling.chosen_pooling(config.pooling, model_dir) == "mean":
+        pooling.add_mean_layer(model)
+    if config.method in adapters.ADAPTER_METHODS:
+        model = adapters.wrap(model, config, total_steps)
+    elif pooling.should_freeze(config.freeze_embeddings, model):
+        pooling.freeze_word_embeddings(model)
+    return (model, *adapters.counts(model))
 
 
 def class_weights(config: TrainConfig, y: list[int], n_labels: int) -> torch.Tensor | None:
@@ -237,7 +243,9 @@ def fine_tune(config: TrainConfig, folder: Path, splits: dict[str, Any], labels:
     log.samples_per_step = config.batch_size * config.grad_accum * log.world
     model_dir = check_model(config.model)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    model, trainable, total = load_model(config, model_dir, labels)
+    steps = adapters.optimizer_steps(len(splits["train"]), config.batch_size, config.grad_accum, config.epochs,
+                                     log.world)
+    model, trainable, total = load_model(config, model_dir, labels, steps)
     log.progress.event("model", trainable_parameters=trainable, total_parameters=total, device=str(args.device),
                        precision=precision, world_size=log.world)
     index = {lab: i for i, lab in enumerate(labels)}
@@ -248,6 +256,8 @@ def fine_tune(config: TrainConfig, folder: Path, splits: dict[str, Any], labels:
     state = checkpoints.marker_state(start) if start else {}
     log.history = list(state.get("history", []))
     callbacks = [ProgressCallback(log), StopCallback(stop, log.world), CompletionCallback(log)]
+    if config.method == "adalora":
+        callbacks.append(RankBudgetCallback())
     if config.early_stopping_patience:
         callbacks.insert(0, EarlyStoppingCallback(early_stopping_patience=config.early_stopping_patience))
     trainer = OpinionTrainer(

@@ -412,7 +412,18 @@ def test_real_minilm_few_steps(workspace):
     metrics = run_training(folder)
     assert metrics["steps"] == metrics["total_steps"] == 4
     config = json.loads((folder / "model" / "config.json").read_text())
-    assert config["id2label"] == {"0": "negative", "1": "positive"} and config["num_hidden_layers"] == 6
+    # MiniLM's 6 layers + the mean-pooling layer (it is a mean-pooled sentence encoder)
+    assert config["id2label"] == {"0": "negative", "1": "positive"} and config["num_hidden_layers"] == 7
+    from transformers import pipeline
+
+    from core.predict import load_predictor
+
+    texts = ["great film, loved it", "awful, boring and too long"]
+    ours = load_predictor(folder.name).predict_proba(texts)
+    theirs = pipeline("text-classification", model=str(folder / "model"), top_k=None)(texts)
+    for row, scores in zip(ours, theirs, strict=True):
+        by_label = {s["label"]: s["score"] for s in scores}
+        assert abs(by_label["negative"] - row[0]) < 1e-4 and abs(by_label["positive"] - row[1]) < 1e-4
 
 
 def test_disk_full_at_a_checkpoint_keeps_the_previous_one(easy_dataset, tiny_model_dir, monkeypatch):
@@ -480,3 +491,51 @@ def test_cli_refuses_a_tracker_before_launch_and_trains_a_baseline(easy_dataset,
     assert main(["train", "--dataset", "easy", "--method", "baseline", "--json"]) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["status"] == "succeeded" and result["metrics"]["accuracy"] >= 0.9
+
+
+def test_mean_pooling_layer_reads_the_masked_average(tiny_model_dir):
+    """The appended layer hands the pooler LN(16 × masked mean + first token), padding or not."""
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    from core.modeling.pooling import MEAN_WEIGHT, add_mean_layer
+
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_model_dir, num_labels=2, attn_implementation="sdpa")
+    model.eval()
+    ids = torch.tensor([[2, 7, 8, 9, 10, 3], [2, 11, 12, 3, 0, 0]])
+    mask = (ids != 0).long()
+    with torch.no_grad():
+        hidden = model.base_model(input_ids=ids, attention_mask=mask).last_hidden_state
+        add_mean_layer(model)
+        first = model.base_model(input_ids=ids, attention_mask=mask).last_hidden_state[:, 0]
+        alone = model(input_ids=ids[1:, :4], attention_mask=mask[1:, :4]).logits
+        padded = model(input_ids=ids[1:], attention_mask=mask[1:]).logits
+    mean = (hidden * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)
+    expected = torch.nn.functional.layer_norm(MEAN_WEIGHT * mean + hidden[:, 0], (hidden.shape[-1],),
+                                              eps=model.config.layer_norm_eps)
+    assert torch.allclose(first, expected, atol=1e-5)
+    assert torch.allclose(alone, padded, atol=1e-5)
+
+
+def test_mean_pooling_layer_keeps_reading_the_mean_after_training(easy_dataset, tiny_model_dir):
+    """Zero query/key weights stay zero under training, so the layer is still an average."""
+    from safetensors.torch import load_file
+
+    folder = create_run(TrainConfig(dataset=easy_dataset, model=str(tiny_model_dir), epochs=1, pooling="mean",
+                                    batch_size=8, max_length=32))
+    run_training(folder)
+    weights = load_file(str(folder / "model" / "model.safetensors"))
+    last = max(int(k.split(".")[3]) for k in weights if k.startswith("bert.encoder.layer."))
+    for part in ("query", "key"):
+        assert float(weights[f"bert.encoder.layer.{last}.attention.self.{part}.weight"].abs().max()) == 0.0
+
+
+def test_pooling_mean_refused_on_a_model_without_a_pooler(workspace, easy_dataset, tmp_path):
+    from transformers import DistilBertConfig, DistilBertForSequenceClassification
+
+    from core.modeling.config import validate
+
+    config = DistilBertConfig(vocab_size=64, dim=32, n_layers=1, n_heads=2, hidden_dim=37)
+    DistilBertForSequenceClassification(config).save_pretrained(tmp_path / "distil")
+    problems = validate(TrainConfig(dataset=easy_dataset, model=str(tmp_path / "distil"), pooling="mean"))
+    assert any(p.key == "train.err.pooling_unsupported" for p in problems)

@@ -6,7 +6,9 @@ from core.estimates import estimate_training
 from core.figures import training_curves_figure
 from core.i18n import Message, format_count, format_duration, format_timestamp, render
 from core.language import language_mix, suggested_model, vocabulary_warning
+from core.result_tables import applies
 from core.training import (
+    METHODS,
     PRESETS,
     TrainConfig,
     config_from_preset,
@@ -27,7 +29,8 @@ ADVANCED = {  # field: (widget kind, min, step)
     "grad_accum": ("int", 1, 1), "max_length": ("int", 8, 8), "head_tokens": ("int", 0, 8),
     "warmup_ratio": ("float", 0.0, 0.05), "weight_decay": ("float", 0.0, 0.01), "seed": ("int", 0, 1),
     "early_stopping_patience": ("int", 0, 1), "limit": ("int", 0, 100), "max_eval_rows": ("int", 0, 100),
-    "lora_r": ("int", 1, 1), "lora_alpha": ("int", 1, 1),
+    "lora_r": ("int", 1, 1), "lora_alpha": ("int", 1, 1), "adalora_init_r": ("int", 1, 1),
+    "virtual_tokens": ("int", 1, 1),
 }
 
 
@@ -46,8 +49,8 @@ def settings_form(cards: list[dict]) -> TrainConfig:
     names = [c["name"] for c in cards]
     c1, c2, c3 = st.columns(3)
     dataset = c1.selectbox(t("train.dataset"), names, key="train_dataset")
-    method = c2.radio(t("train.method"), ["full", "lora", "baseline"], key="train_method",
-                      format_func=lambda m: t(f"train.method.{m}"), help=HELP["method"])
+    method = c2.selectbox(t("train.method"), METHODS, key="train_method",
+                          format_func=lambda m: t(f"train.method.{m}"), help=HELP["method"])
     preset = c3.radio(t("train.preset"), list(PRESETS), key="train_preset",
                       format_func=lambda p: t(f"train.preset.{p}"))
     suggested, mix = dataset_language(next(c["id"] for c in cards if c["name"] == dataset))
@@ -63,7 +66,8 @@ def settings_form(cards: list[dict]) -> TrainConfig:
     with st.expander(t("train.advanced")), st.form(f"advanced_{variant}"):
         values = {}
         cells = st.columns(4)
-        for i, (name, (kind, low, step)) in enumerate(ADVANCED.items()):
+        shown = {name: spec for name, spec in ADVANCED.items() if applies(name, method)}
+        for i, (name, (kind, low, step)) in enumerate(shown.items()):
             default, label = getattr(config, name), t(f"train.setting.{name}")
             if kind == "int":
                 values[name] = cells[i % 4].number_input(label, min_value=low, value=int(default), step=step,

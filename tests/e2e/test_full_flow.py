@@ -33,15 +33,14 @@ def test_full_flow_in_a_browser(server, page, tmp_path):
 
     # Train: the baseline, then a quick run cut to a few hundred rows
     page.goto(url + "/train")
-    page.get_by_text("Baseline (TF-IDF + logistic regression)").wait_for(timeout=180_000)
+    page.get_by_text("Start training").wait_for(timeout=180_000)
     settle(page)
-    page.get_by_text("Baseline (TF-IDF + logistic regression)").click()
-    settle(page)
+    choose(page, "Method", "Baseline (TF-IDF + logistic regression)")
     page.get_by_role("button", name="Start training").click()
     page.get_by_text(": started.").first.wait_for()  # "<run name>: started."
     page.get_by_text(SUCCEEDED).first.wait_for(timeout=300_000)  # the page reruns as jobs finish: wait first
     settle(page)
-    page.get_by_text("Full fine-tuning").click()
+    choose(page, "Method", "Full fine-tuning")
     page.locator('[data-testid="stCode"]').filter(has_text="--method full").wait_for()  # the rerun is done
     settle(page)
     page.get_by_text("Advanced settings").filter(visible=True).click()

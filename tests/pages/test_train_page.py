@@ -15,7 +15,7 @@ def test_no_datasets_points_to_data_page(app):
 
 def test_launch_baseline_and_see_it_in_the_live_panel(app, easy_dataset):
     open_page(app, "pages/train.py")
-    app.radio(key="train_method").set_value("baseline").run()
+    app.selectbox(key="train_method").set_value("baseline").run()
     assert not app.exception
     command = app.code[0].value
     assert command.startswith("python -m core jobs submit --dataset easy") and "--method baseline" in command
@@ -33,7 +33,7 @@ def test_launch_baseline_and_see_it_in_the_live_panel(app, easy_dataset):
 def test_a_waiting_run_says_its_place_in_line(app, easy_dataset, monkeypatch):
     monkeypatch.setattr(jobs, "slots", lambda lane: 0)  # every lane full: runs wait
     open_page(app, "pages/train.py")
-    app.radio(key="train_method").set_value("baseline").run()
+    app.selectbox(key="train_method").set_value("baseline").run()
     app.button(key="train_start").click().run()
     app.button(key="train_start").click().run()
     assert any(s.value.endswith(": queued (2nd in line).") for s in app.success)
@@ -116,7 +116,7 @@ def test_the_shown_command_is_the_run_the_button_starts(app, easy_dataset, tiny_
 
     monkeypatch.setattr(jobs, "capacity", lambda: 0)  # queued, never started: only the config matters here
     open_page(app, "pages/train.py")
-    app.radio(key="train_method").set_value("lora").run()
+    app.selectbox(key="train_method").set_value("lora").run()
     app.radio(key="train_model_choice").set_value("custom").run()
     app.text_input(key="train_model_path").set_value(str(tiny_model_dir)).run()
     changed = {"warmup_ratio": 0.15, "lora_r": 4, "lora_alpha": 12, "weight_decay": 0.05, "seed": 3,

@@ -18,6 +18,7 @@ from core.training import (
 )
 from core.workspace import Registry
 from pages._shared import chart, lang, show_error, t, through_app
+from pages._zeroshot import train_form as zeroshot_form
 
 through_app(__file__)
 HELP = TrainConfig.help_texts(lang())  # each setting's help in the reader's language
@@ -42,15 +43,17 @@ def unknown_tokens_warning(model: str, dataset_id: str) -> Message | None:
     return vocabulary_warning(model, load_rows(dataset_id, split="train")["text"].tolist())
 
 
-def settings_form(cards: list[dict]) -> TrainConfig:
+def settings_form(cards: list[dict]) -> TrainConfig | None:
+    """The training settings; None when the method is zero-shot (its own form has launched)."""
     names = [c["name"] for c in cards]
     c1, c2, c3 = st.columns(3)
     dataset = c1.selectbox(t("train.dataset"), names, key="train_dataset")
-    method = c2.radio(t("train.method"), ["full", "lora", "baseline"], key="train_method",
+    method = c2.radio(t("train.method"), ["full", "lora", "baseline", "zeroshot"], key="train_method",
                       format_func=lambda m: t(f"train.method.{m}"), help=HELP["method"])
-    preset = c3.radio(t("train.preset"), list(PRESETS), key="train_preset",
-                      format_func=lambda p: t(f"train.preset.{p}"))
-    suggested, mix = dataset_language(next(c["id"] for c in cards if c["name"] == dataset))
+    preset = "quick" if method == "zeroshot" else c3.radio(t("train.preset"), list(PRESETS), key="train_preset",
+                                                           format_func=lambda p: t(f"train.preset.{p}"))
+    card = next(c for c in cards if c["name"] == dataset)
+    suggested, mix = dataset_language(card["id"])
     choices = ["default", "multilingual", "custom"]
     choice = st.radio(t("train.model"), choices, horizontal=True, key="train_model_choice",
                       index=choices.index(suggested), format_func=lambda m: t(f"train.model_{m}"), help=HELP["model"])
@@ -58,6 +61,9 @@ def settings_form(cards: list[dict]) -> TrainConfig:
     model = choice
     if choice == "custom":
         model = st.text_input(t("train.model_path"), key="train_model_path").strip() or "default"
+    if method == "zeroshot":  # no training: a description per label instead of training settings
+        zeroshot_form(card, model)
+        return None
     config = config_from_preset(preset, dataset=dataset, method=method, model=model)
     variant = f"{preset}_{method}"  # new preset or method: fresh defaults in the form
     with st.expander(t("train.advanced")), st.form(f"advanced_{variant}"):
@@ -225,7 +231,9 @@ if not cards:
     st.page_link("pages/data.py", label=t("nav.data"), icon=":material/arrow_forward:")
 else:
     try:
-        launch(settings_form(cards))
+        chosen = settings_form(cards)
+        if chosen is not None:
+            launch(chosen)
     except Exception as exc:  # bad settings end in a message
         show_error(exc)
 st.header(t("runlist.title"))

@@ -231,6 +231,9 @@ elif chosen["status"] != "succeeded":
     st.info(t("results.not_finished", status=t("status." + chosen["status"])))
 if chosen["status"] == "succeeded" or len(finished) >= 2:
     views = VIEWS if chosen["status"] == "succeeded" else ["compare"]
+    if chosen.get("method") == "zeroshot" and chosen["status"] == "succeeded" and chosen["accuracy"] is None:
+        st.info(t("zeroshot.results.unmeasured"))  # started from a file: no test split to measure
+        views = ["try", "file"]
     view = keep_choice(st.segmented_control, t("results.view"), views, "results_view", default=views[0],
                        format_func=lambda v: t(f"results.view.{v}")) or views[0]
     try:

@@ -20,6 +20,7 @@ chance (0.229 and 0.205). Temperature 0.01 gave the lowest log loss on the Chine
 from __future__ import annotations
 
 import re
+import shutil
 import signal
 import time
 from collections.abc import Callable
@@ -321,8 +322,6 @@ def run_zeroshot(folder: Path, registry: Registry | None = None) -> dict[str, An
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.update(requested=True))
     try:
         model = ZeroShotModel.build(config.descriptions, config.model, config.temperature, config.max_windows)
-        with staging_dir(folder / "model") as tmp:
-            model.save(tmp)
         metrics: dict[str, Any] = {"labels": model.labels, "method": METHOD, "validation": None,
                                    "trainable_parameters": 0}
         if config.dataset:
@@ -331,6 +330,10 @@ def run_zeroshot(folder: Path, registry: Registry | None = None) -> dict[str, An
                 _set_status(folder, registry, config.run_id, "cancelled", reason="stopped by request")
                 return {"status": "cancelled"}
             metrics.update(measured)
+        if (folder / "model").exists():  # a run carried out again (resumed): its model is made anew
+            shutil.rmtree(folder / "model")
+        with staging_dir(folder / "model") as tmp:
+            model.save(tmp)
         metrics["seconds"] = time.time() - started
         atomic_write_json(folder / "metrics.json", metrics)
     except BaseException as exc:

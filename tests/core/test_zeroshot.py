@@ -203,7 +203,7 @@ def test_a_zeroshot_run_is_a_queued_job_with_its_progress_in_the_quick_lane(work
     assert runs.list_runs()[0]["accuracy"] == 1.0
 
 
-def test_a_stop_request_between_chunks_cancels_the_run(workspace, monkeypatch):
+def test_a_stop_request_between_chunks_cancels_the_run_and_it_can_be_carried_out_again(workspace, monkeypatch):
     import os
     import signal
 
@@ -213,7 +213,6 @@ def test_a_stop_request_between_chunks_cancels_the_run(workspace, monkeypatch):
     rows = [(f"{text}（第{i}条）", label) for label, items in CHINESE.items() for text in items for i in range(2)]
     _save_dataset("zh-easy", rows)
     folder = create_zeroshot_run(ZeroShotConfig(dataset="zh-easy", model=str(converted_folder())))
-    monkeypatch.setattr(module, "EMBED_CHUNK_ROWS", 2)
     real = ZeroShotModel.predict_proba
     calls = []
 
@@ -223,12 +222,18 @@ def test_a_stop_request_between_chunks_cancels_the_run(workspace, monkeypatch):
             os.kill(os.getpid(), signal.SIGTERM)  # what jobs.cancel sends the worker
         return real(self, texts, batch_size)
 
-    monkeypatch.setattr(ZeroShotModel, "predict_proba", predict_then_stop)
     handler = signal.getsignal(signal.SIGTERM)
-    assert run_zeroshot(folder) == {"status": "cancelled"}
+    with monkeypatch.context() as patch:
+        patch.setattr(module, "EMBED_CHUNK_ROWS", 2)
+        patch.setattr(ZeroShotModel, "predict_proba", predict_then_stop)
+        assert run_zeroshot(folder) == {"status": "cancelled"}
     status = read_json(folder / "status.json")
     assert status["status"] == "cancelled" and status["step"] == 2 and status["total_steps"] == 4
     assert signal.getsignal(signal.SIGTERM) is handler and calls == [2]
+    assert not (folder / "model").exists()  # a stopped run leaves no model to score with
+    assert run_zeroshot(folder)["test"]["accuracy"] == 1.0  # resumed: carried out again from the start
+    assert read_json(folder / "status.json")["status"] == "succeeded"
+    assert run_zeroshot(folder)["test_rows"] == 4  # and again, over the model it made before
 
 
 def test_train_method_zeroshot_runs_like_the_zeroshot_command_and_train_config_carries_out_a_run(

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
-from core import jobs, runs, unlabelled
+from core import jobs, unlabelled
 from core.data import FORMATS, detect_columns
 from core.datasets import load_rows
 from core.predict import run_folder
@@ -28,7 +27,7 @@ from core.zeroshot import (
     preview_texts,
     submit_command,
 )
-from pages._shared import count, lang, render, show_error, t
+from pages._shared import count, lang, show_error, start_run, submitted_text, t
 
 SAMPLE_TEXTS = 2000  # texts read to tell the data's language (for the default descriptions)
 
@@ -45,11 +44,6 @@ def description_boxes(starts: dict[str, str], key: str) -> dict[str, str]:
     cells = st.columns(min(len(starts), 3) or 1)
     return {label: cells[i % len(cells)].text_area(label, value=text, height=100, key=f"{key}_{label}")
             for i, (label, text) in enumerate(starts.items())}
-
-
-def queued(folder: Path, job: dict, registry: Registry) -> str:
-    return t("queue.submitted", name=runs.run_name(folder.name, registry, lang()),
-             state=render(jobs.queue_message(job, registry)))
 
 
 def train_form(card: dict, model: str) -> None:
@@ -70,15 +64,8 @@ def train_form(card: dict, model: str) -> None:
         return
     config = ZeroShotConfig(labels=list(descriptions), descriptions=descriptions, model=model,
                             temperature=float(temperature), dataset=card["name"], limit=int(limit))
-    st.caption(t("train.command"))
-    st.code(submit_command(config), language="bash")
-    if st.button(t("train.start"), type="primary", key="train_start"):
-        try:
-            registry = Registry()
-            folder = create_zeroshot_run(config, registry, created_by=st.session_state.get("user"))
-            st.success(queued(folder, jobs.submit(folder, registry, st.session_state.get("user")), registry))
-        except Exception as exc:  # a model that is not a sentence encoder, a dataset gone ...
-            show_error(exc)
+    start_run(submit_command(config),
+              lambda registry: create_zeroshot_run(config, registry, st.session_state.get("user")))
 
 
 def start_without_labels(read: Callable) -> None:
@@ -107,7 +94,7 @@ def start_without_labels(read: Callable) -> None:
         registry = Registry()
         started = unlabelled.start(raw, upload.name, text_col, boxes, registry, st.session_state.get("user"),
                                    lang=lang())
-        st.success(queued(started.run_dir, started.job, registry))
+        st.success(submitted_text(started.run_dir, started.job, registry))
         st.info(t("zeroshot.start.next", file=started.source_name), icon=":material/arrow_forward:")
         left, right = st.columns(2)
         left.page_link("pages/score.py", label=t("nav.score"), icon=":material/arrow_forward:")
@@ -135,7 +122,7 @@ def edit_descriptions(run_id: str, model, typed: str) -> None:
         if save:
             registry = Registry()
             new = create_zeroshot_run(edited_config(folder, edited), registry, st.session_state.get("user"))
-            st.success(queued(new, jobs.submit(new, registry, st.session_state.get("user")), registry))
+            st.success(submitted_text(new, jobs.submit(new, registry, st.session_state.get("user")), registry))
     except Exception as exc:  # an empty or repeated description, named
         show_error(exc)
 

@@ -17,7 +17,7 @@ from core.training import (
     validate,
 )
 from core.workspace import Registry
-from pages._shared import chart, lang, show_error, t, through_app
+from pages._shared import chart, lang, show_error, start_run, t, through_app
 from pages._zeroshot import train_form as zeroshot_form
 
 through_app(__file__)
@@ -95,17 +95,7 @@ def launch(config: TrainConfig) -> None:
     estimate = estimate_training(config)
     st.caption(t("queue.estimate", duration=format_duration(estimate.seconds, lang()),
                  rows=format_count(estimate.train_rows), basis=render(estimate.message, lang())))
-    st.caption(t("train.command"))
-    st.code(submit_command(config), language="bash")
-    if st.button(t("train.start"), type="primary", key="train_start"):
-        try:
-            registry = Registry()
-            folder = create_run(config, registry, created_by=st.session_state.get("user"))
-            job = jobs.submit(folder, registry, created_by=st.session_state.get("user"))
-            st.success(t("queue.submitted", name=runs.run_name(folder.name, registry, lang()),
-                         state=render(jobs.queue_message(job, registry), lang())))
-        except Exception as exc:  # shown, never a traceback
-            show_error(exc)
+    start_run(submit_command(config), lambda registry: create_run(config, registry, st.session_state.get("user")))
 
 
 SHOWN_RUNS = 10  # the newest runs get a live card; the Results page lists them all

@@ -261,6 +261,13 @@ def test_train_method_zeroshot_runs_like_the_zeroshot_command_and_train_config_c
     assert queued["status"] == "queued" and queued["lane"] == jobs.QUICK and " train --config " in queued["command"]
     config = json.loads((Registry().root / "runs" / queued["run_id"] / "config.json").read_text(encoding="utf-8"))
     assert config["descriptions"] == {"positive": ["好评", "满意"], "negative": ["负面评价，不满意"]}
+    export = workspace.parent / "export.csv"
+    pd.DataFrame({"text": CHINESE["negative"]}).to_csv(export, index=False)
+    assert main(["jobs", "submit", "--method", "zeroshot", "--input", str(export), "--label", "正面", "--label",
+                 "负面", "--model", model, "--json"]) == 0
+    queued = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    config = json.loads((Registry().root / "runs" / queued["run_id"] / "config.json").read_text(encoding="utf-8"))
+    assert config["source"] == "export.csv" and config["score"]["input"] == str(export.resolve())
     assert main(["train", "--method", "zeroshot", "--dataset", "zh-easy", "--label", "positive=x", "--label",
                  "negative=X"]) == 2
     assert "same description" in capsys.readouterr().err

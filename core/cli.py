@@ -178,17 +178,33 @@ def _lower_priority() -> None:
         os.nice(int(os.environ.get("OPINIONLAB_WORKER_NICE", "10")))
 
 
+def _carry_out(folder: Path, resume: bool, registry) -> None:
+    """A run folder's work, by its method: fine-tuning or the baseline; or a zero-shot run, then
+    the scoring job of the file it was started for (when its config names one)."""
+    from core.workspace import read_json
+
+    if (read_json(folder / "config.json", {}) or {}).get("method") == "zeroshot":
+        from core.unlabelled import queue_scoring
+        from core.zeroshot import run_zeroshot
+
+        run_zeroshot(folder, registry)
+        queue_scoring(folder, registry)
+    else:
+        from core.training import run_training
+
+        run_training(folder, resume=resume, registry=registry)
+
+
 def _run_job(args: argparse.Namespace, registry) -> Path:
     """A worker started by the job queue: carry out the run, then record how it ended."""
     from core import jobs
-    from core.training import run_training
     from core.workspace import read_json
 
     _lower_priority()
     registry.update_job(args.job, pid=os.getpid())
     folder = Path(args.config).parent
     try:
-        run_training(folder, resume=args.resume, registry=registry)
+        _carry_out(folder, args.resume, registry)
     except OpinionLabError as exc:
         jobs.finish(args.job, "failed", str(exc), registry)
         raise
@@ -204,12 +220,10 @@ def _run_job(args: argparse.Namespace, registry) -> Path:
 def _run_in_place(args: argparse.Namespace, registry) -> Path | None:
     """A run's own config, on one process or on every rank of torchrun / accelerate launch.
     Returns None on ranks other than 0: rank 0 alone reports, also when the run is refused."""
-    from core.training import run_training
-
     folder = Path(args.config).parent
     rank = int(os.environ.get("RANK", "0"))
     try:
-        run_training(folder, resume=args.resume, registry=registry)
+        _carry_out(folder, args.resume, registry)
     except OpinionLabError:
         if rank > 0:
             sys.exit(EXIT_USER)  # rank 0 prints the reason; every rank ends
@@ -222,6 +236,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from core.training import create_run, run_training
     from core.workspace import Registry, read_json
 
+    if args.method == "zeroshot" and not args.job:
+        return cmd_zeroshot(args)
     registry = Registry()
     if args.job:
         folder = _run_job(args, registry)
@@ -260,6 +276,8 @@ def cmd_jobs_submit(args: argparse.Namespace) -> int:
     from core.workspace import Registry
 
     registry = Registry()
+    if args.method == "zeroshot":
+        return _submit_zeroshot(args, registry)
     config = _config_from_args(args)
     estimate = estimate_training(config, registry)
     folder = create_run(config, registry, created_by=os.environ.get("USER"))
@@ -487,12 +505,13 @@ def cmd_score_manage(args: argparse.Namespace) -> int:
 
 
 # zero-shot ---------------------------------------------------------------------------------
-def cmd_zeroshot(args: argparse.Namespace) -> int:
+def _zeroshot_config(args: argparse.Namespace):
+    """The zero-shot run a command line describes (``zeroshot``, ``train``/``jobs submit --method
+    zeroshot``), and the first texts of its --input file (for default descriptions)."""
     from core import scoring
     from core.data import detect_columns
     from core.errors import ConfigError
-    from core.i18n import render
-    from core.zeroshot import ZeroShotConfig, create_zeroshot_run, parse_label_options, run_zeroshot
+    from core.zeroshot import ZeroShotConfig, parse_label_options
 
     if not (args.dataset or args.input):
         raise ConfigError("zeroshot.err.no_source")
@@ -504,9 +523,43 @@ def cmd_zeroshot(args: argparse.Namespace) -> int:
         first = next(scoring.iter_chunks(Path(args.input), 2000), None)
         column = args.text_col or (detect_columns(first).text if first is not None else None)
         texts = first[column].astype("str").tolist() if column and column in first else []
-    sharpness = {"temperature": args.temperature} if args.temperature is not None else {}
-    config = ZeroShotConfig(labels=labels, descriptions=given, model=args.model, dataset=args.dataset or "",
-                            limit=args.limit, source=Path(args.input or "").name, **sharpness)
+    settings = {k: v for k, v in (("temperature", args.temperature), ("seed", getattr(args, "seed", None)))
+                if v is not None}
+    config = ZeroShotConfig(labels=labels, descriptions=given, model=args.model or "multilingual",
+                            dataset=args.dataset or "", limit=args.limit or 0, source=Path(args.input or "").name,
+                            **settings)
+    return config, texts
+
+
+def _submit_zeroshot(args: argparse.Namespace, registry) -> int:
+    """``jobs submit --method zeroshot``: the run queued (quick lane unless its test split is large);
+    with --input, the file's scoring is queued as soon as the run has succeeded."""
+    from core import jobs
+    from core.i18n import render
+    from core.runs import run_name
+    from core.zeroshot import create_zeroshot_run
+
+    config, texts = _zeroshot_config(args)
+    if args.input:  # the file is scored by a job of its own, queued when the run has succeeded
+        config.score = {"input": str(Path(args.input).resolve()), "text_col": args.text_col or "",
+                        "output": args.output or "", "overwrite": bool(args.overwrite),
+                        "source_name": Path(args.input).name, "lang": _lang(args)}
+    folder = create_zeroshot_run(config, registry, created_by=os.environ.get("USER"), texts=texts)
+    submitted = jobs.submit(folder, registry, created_by=os.environ.get("USER"))
+    job = {**jobs.describe(submitted, registry), "name": run_name(folder.name, registry, _lang(args)),
+           "message": render(jobs.queue_message(submitted, registry), _lang(args)), "estimate": None}
+    _emit(job, args.json, [f"{job['name']} (run {job['run_id']}, job {job['id']}): {job['message']}"])
+    return EXIT_OK
+
+
+def cmd_zeroshot(args: argparse.Namespace) -> int:
+    """``zeroshot`` (and ``train --method zeroshot``): create the run, carry it out in the
+    foreground, then label the --input file with it."""
+    from core import scoring
+    from core.i18n import render
+    from core.zeroshot import create_zeroshot_run, run_zeroshot
+
+    config, texts = _zeroshot_config(args)
     folder = create_zeroshot_run(config, created_by=os.environ.get("USER"), texts=texts)
     metrics = run_zeroshot(folder)
     test = metrics.get("test") or {}
@@ -771,9 +824,31 @@ def cmd_auth_hash(args: argparse.Namespace) -> int:
 
 
 def _add_train_options(parser: argparse.ArgumentParser) -> None:
+    """The training settings, plus method ``zeroshot`` and its options (the parser must resolve
+    conflicts: ``--method`` is declared again with the extra choice)."""
     from core.modeling.command import add_config_options
+    from core.training import METHODS, TrainConfig
 
     add_config_options(parser)
+    parser.add_argument("--method", dest="method", default=None, choices=[*METHODS, "zeroshot"],
+                        help=TrainConfig.help_texts()["method"].replace("%", "%%")
+                        + " zeroshot: no training, labels from descriptions (--label).")
+    _add_zeroshot_options(parser, model_flag=False)
+
+
+def _add_zeroshot_options(parser: argparse.ArgumentParser, model_flag: bool = True) -> None:
+    if model_flag:
+        parser.add_argument("--dataset", help="a saved dataset: its test split is labelled and measured")
+        parser.add_argument("--model", default="multilingual", help="a sentence encoder: multilingual | default | PATH")
+        parser.add_argument("--limit", type=int, default=0, help="measure on at most N test rows (stratified)")
+    parser.add_argument("--input", help="zero-shot: a file of texts to label (CSV, Excel, JSON Lines, Parquet)")
+    parser.add_argument("--output", help="zero-shot: where the labelled file goes (.csv, .parquet or .xlsx)")
+    parser.add_argument("--text-col", dest="text_col", help="zero-shot: the column of texts in --input")
+    parser.add_argument("--label", action="append", metavar="NAME[=DESCRIPTION|...]",
+                        help="zero-shot: a label and its descriptions; positive/negative/neutral (正面, 好评 ...) "
+                             "have defaults")
+    parser.add_argument("--temperature", type=float, help="zero-shot: softmax temperature over cosines (default 0.01)")
+    parser.add_argument("--overwrite", action="store_true", help="zero-shot: replace an existing output file")
 
 
 def _add_trend_settings_options(parser: argparse.ArgumentParser) -> None:
@@ -837,7 +912,8 @@ def build_parser() -> argparse.ArgumentParser:
     for sub in (*verbs.choices.values(),):
         sub.add_argument("--json", action="store_true", help="print one JSON object as the last line")
 
-    train = groups.add_parser("train", help="train a model in the foreground (or as a job worker)")
+    train = groups.add_parser("train", help="train a model in the foreground (or as a job worker)",
+                              conflict_handler="resolve")
     _add_train_options(train)
     train.add_argument("--resume", action="store_true", help="continue the run of --config from its checkpoint")
     train.add_argument("--job", help=argparse.SUPPRESS)
@@ -846,7 +922,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     jobs_parser = groups.add_parser("jobs", help="background jobs: submit, list, show, cancel, resume, up, down")
     job_verbs = jobs_parser.add_subparsers(dest="verb", required=True, parser_class=_Parser)
-    submit = job_verbs.add_parser("submit", help="create a run and queue it as a background job")
+    submit = job_verbs.add_parser("submit", help="create a run and queue it as a background job",
+                                  conflict_handler="resolve")
     _add_train_options(submit)
     submit.set_defaults(func=cmd_jobs_submit)
     job_verbs.add_parser("list", help="all jobs, newest first").set_defaults(func=cmd_jobs_list)
@@ -915,16 +992,7 @@ def build_parser() -> argparse.ArgumentParser:
     trend.set_defaults(func=cmd_trends)
     _add_monitor_parser(groups)
     zeroshot = groups.add_parser("zeroshot", help="label texts from label descriptions, without training")
-    zeroshot.add_argument("--dataset", help="a saved dataset: its test split is labelled and measured")
-    zeroshot.add_argument("--input", help="a file of texts to label (CSV, Excel, JSON Lines, Parquet)")
-    zeroshot.add_argument("--output", help="where the labelled file goes (.csv, .parquet or .xlsx)")
-    zeroshot.add_argument("--text-col", dest="text_col")
-    zeroshot.add_argument("--label", action="append", metavar="NAME[=DESCRIPTION|...]",
-                          help="a label and its descriptions; positive/negative/neutral (正面, 好评 ...) have defaults")
-    zeroshot.add_argument("--model", default="multilingual", help="a sentence encoder: multilingual | default | PATH")
-    zeroshot.add_argument("--temperature", type=float, help="softmax temperature over cosines (default 0.01)")
-    zeroshot.add_argument("--limit", type=int, default=0, help="measure on at most N test rows (stratified)")
-    zeroshot.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    _add_zeroshot_options(zeroshot)
     zeroshot.add_argument("--json", action="store_true")
     zeroshot.set_defaults(func=cmd_zeroshot)
     auth = groups.add_parser("auth", help="the optional shared password")

@@ -58,6 +58,10 @@ def lane_for(kind: str, config_path: str | Path, registry: Registry) -> str:
     """The lane a job waits in, decided from its saved config: seconds of work → quick."""
     config = read_json(Path(config_path), {}) or {}
     if kind == "train":
+        if config.get("method") == "zeroshot":  # no training: as long as the test rows it embeds
+            from core.zeroshot import QUICK_ROWS, rows_to_label
+
+            return QUICK if rows_to_label(config, registry) <= QUICK_ROWS else LONG
         return QUICK if config.get("method") == "baseline" else LONG
     if kind == "score":
         labels = read_json(registry.root / "runs" / str(config.get("run_id", "")) / "model" / "labels.json", {}) or {}

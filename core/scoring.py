@@ -207,7 +207,7 @@ def _check_output(config: ScoreConfig) -> None:
         raise ConfigError("score.err.output_exists", path=config.output)
 
 
-def _check_texts(config: ScoreConfig, source: Path) -> None:
+def check_texts(config: ScoreConfig, source: Path) -> None:
     """The text column exists and holds texts (detected when not named), judged on the first rows."""
     first = next(iter_chunks(source, min(config.chunk_rows, 2000)), None)
     if first is None or len(first) == 0:
@@ -237,7 +237,7 @@ def create_score(config: ScoreConfig, registry: Registry | None = None, lang: st
     if not source.is_file():
         raise DataError("score.err.no_input", path=config.input)
     _check_output(config)
-    _check_texts(config, source)
+    check_texts(config, source)
     if config.batch_size < 1 or config.chunk_rows < 1:
         raise ConfigError("score.err.sizes")
     config.score_id = config.score_id or new_id("score")

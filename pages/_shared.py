@@ -8,7 +8,7 @@ from typing import Any
 
 import streamlit as st
 
-from core import auth, i18n
+from core import auth, i18n, jobs, runs
 from core.errors import OpinionLabError
 from core.figures import plotly_config
 
@@ -104,6 +104,28 @@ def show_error(exc: Exception) -> None:
         st.error(exc.render(lang()), icon=":material/error:")
     else:
         st.error(t("app.internal_error", kind=type(exc).__name__), icon=":material/error:")
+
+
+def submitted_text(run_dir: Path, job: dict, registry: Any) -> str:
+    """ "name: started." or "name: queued (2nd in line)." for a run just queued."""
+    return t("queue.submitted", name=runs.run_name(run_dir.name, registry, lang()),
+             state=render(jobs.queue_message(job, registry)))
+
+
+def start_run(command: str, create: Callable[[Any], Path]) -> None:
+    """The command a launch runs, then the button that creates the run (``create(registry)``)
+    and queues it as a background job."""
+    from core.workspace import Registry
+
+    st.caption(t("train.command"))
+    st.code(command, language="bash")
+    if st.button(t("train.start"), type="primary", key="train_start"):
+        try:
+            registry = Registry()
+            folder = create(registry)
+            st.success(submitted_text(folder, jobs.submit(folder, registry, st.session_state.get("user")), registry))
+        except Exception as exc:  # a model that cannot do it, a dataset gone ...: a message
+            show_error(exc)
 
 
 def require_login() -> str | None:

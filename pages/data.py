@@ -15,6 +15,7 @@ from core.samples import PREFIX, SAMPLES, load_sample
 from core.sheets import HEADER_ROW_FORMATS
 from core.workspace import Registry
 from pages._shared import chart, count, lang, render, show_error, t, through_app, timestamp
+from pages._zeroshot import start_without_labels
 
 through_app(__file__)
 
@@ -45,8 +46,11 @@ def language_line(source_key: str, mapping: dict, _texts: pd.Series) -> Message:
 def choose_source() -> tuple[str, core_data.Table, core_data.ColumnMapping] | None:
     # Option labels are worked out during the run: a format_func may also be called later,
     # outside it, where the session's language cannot be read.
-    modes = {m: t(f"data.source_{m}") for m in ("upload", "sample")}
+    modes = {m: t(f"data.source_{m}") for m in ("upload", "sample", "unlabelled")}
     mode = st.radio(t("data.source"), list(modes), horizontal=True, format_func=modes.get, key="source_mode")
+    if mode == "unlabelled":  # no label column: zero-shot labels and scores it (no dataset saved)
+        start_without_labels(read_upload)
+        return None
     if mode == "sample":
         samples = {PREFIX + name: render(about) for name, about in SAMPLES.items()}
         spec = st.selectbox(t("data.sample"), list(samples), key="sample", format_func=samples.get)

@@ -10,6 +10,7 @@ from core.explain import explain, highlight_html
 from core.exporting import to_csv_bytes
 from core.predict import load_predictor
 from pages._shared import chart, keep_choice, lang, show_error, t, through_app
+from pages._zeroshot import edit_descriptions
 
 through_app(__file__)
 
@@ -144,7 +145,7 @@ def explanation_panel(run_id: str) -> None:
     st.html(f'<div style="line-height:2">{highlight_html(result["tokens"], result["attributions"])}</div>')
 
 
-def try_it(run_id: str) -> None:
+def try_it(run_id: str, method: str | None) -> None:
     text = st.text_area(t("results.text"), key="try_text", height=120)
     if st.button(t("results.explain"), key="try_button", type="primary"):
         if not text.strip():
@@ -153,6 +154,8 @@ def try_it(run_id: str) -> None:
             model = predictor(run_id)
             st.session_state["explain_job"] = explainer_pool().submit(explain, model, text)
     explanation_panel(run_id)
+    if method == "zeroshot":  # its labels come from words the analyst can change and preview
+        edit_descriptions(run_id, predictor(run_id).backend, text)
 
 
 def compare(listed: list[dict], current: str) -> None:
@@ -228,6 +231,9 @@ elif chosen["status"] != "succeeded":
     st.info(t("results.not_finished", status=t("status." + chosen["status"])))
 if chosen["status"] == "succeeded" or len(finished) >= 2:
     views = VIEWS if chosen["status"] == "succeeded" else ["compare"]
+    if chosen.get("method") == "zeroshot" and chosen["status"] == "succeeded" and chosen["accuracy"] is None:
+        st.info(t("zeroshot.results.unmeasured"))  # started from a file: no test split to measure
+        views = ["try", "file"]
     view = keep_choice(st.segmented_control, t("results.view"), views, "results_view", default=views[0],
                        format_func=lambda v: t(f"results.view.{v}")) or views[0]
     try:
@@ -236,7 +242,7 @@ if chosen["status"] == "succeeded" or len(finished) >= 2:
         elif view == "errors":
             error_analysis(run_id)
         elif view == "try":
-            try_it(run_id)
+            try_it(run_id, chosen.get("method"))
         elif view == "compare":
             compare(all_runs, run_id)
         elif view == "file":

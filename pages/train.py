@@ -19,7 +19,8 @@ from core.training import (
     validate,
 )
 from core.workspace import Registry
-from pages._shared import chart, lang, show_error, t, through_app
+from pages._shared import chart, lang, show_error, start_run, t, through_app
+from pages._zeroshot import train_form as zeroshot_form
 
 through_app(__file__)
 HELP = TrainConfig.help_texts(lang())  # each setting's help in the reader's language
@@ -45,15 +46,17 @@ def unknown_tokens_warning(model: str, dataset_id: str) -> Message | None:
     return vocabulary_warning(model, load_rows(dataset_id, split="train")["text"].tolist())
 
 
-def settings_form(cards: list[dict]) -> TrainConfig:
+def settings_form(cards: list[dict]) -> TrainConfig | None:
+    """The training settings; None when the method is zero-shot (its own form has launched)."""
     names = [c["name"] for c in cards]
     c1, c2, c3 = st.columns(3)
     dataset = c1.selectbox(t("train.dataset"), names, key="train_dataset")
-    method = c2.selectbox(t("train.method"), METHODS, key="train_method",
+    method = c2.selectbox(t("train.method"), [*METHODS, "zeroshot"], key="train_method",
                           format_func=lambda m: t(f"train.method.{m}"), help=HELP["method"])
-    preset = c3.radio(t("train.preset"), list(PRESETS), key="train_preset",
-                      format_func=lambda p: t(f"train.preset.{p}"))
-    suggested, mix = dataset_language(next(c["id"] for c in cards if c["name"] == dataset))
+    preset = "quick" if method == "zeroshot" else c3.radio(t("train.preset"), list(PRESETS), key="train_preset",
+                                                           format_func=lambda p: t(f"train.preset.{p}"))
+    card = next(c for c in cards if c["name"] == dataset)
+    suggested, mix = dataset_language(card["id"])
     choices = ["default", "multilingual", "custom"]
     choice = st.radio(t("train.model"), choices, horizontal=True, key="train_model_choice",
                       index=choices.index(suggested), format_func=lambda m: t(f"train.model_{m}"), help=HELP["model"])
@@ -61,6 +64,9 @@ def settings_form(cards: list[dict]) -> TrainConfig:
     model = choice
     if choice == "custom":
         model = st.text_input(t("train.model_path"), key="train_model_path").strip() or "default"
+    if method == "zeroshot":  # no training: a description per label instead of training settings
+        zeroshot_form(card, model)
+        return None
     config = config_from_preset(preset, dataset=dataset, method=method, model=model)
     variant = f"{preset}_{method}"  # new preset or method: fresh defaults in the form
     with st.expander(t("train.advanced")), st.form(f"advanced_{variant}"):
@@ -93,17 +99,7 @@ def launch(config: TrainConfig) -> None:
     estimate = estimate_training(config)
     st.caption(t("queue.estimate", duration=format_duration(estimate.seconds, lang()),
                  rows=format_count(estimate.train_rows), basis=render(estimate.message, lang())))
-    st.caption(t("train.command"))
-    st.code(submit_command(config), language="bash")
-    if st.button(t("train.start"), type="primary", key="train_start"):
-        try:
-            registry = Registry()
-            folder = create_run(config, registry, created_by=st.session_state.get("user"))
-            job = jobs.submit(folder, registry, created_by=st.session_state.get("user"))
-            st.success(t("queue.submitted", name=runs.run_name(folder.name, registry, lang()),
-                         state=render(jobs.queue_message(job, registry), lang())))
-        except Exception as exc:  # shown, never a traceback
-            show_error(exc)
+    start_run(submit_command(config), lambda registry: create_run(config, registry, st.session_state.get("user")))
 
 
 SHOWN_RUNS = 10  # the newest runs get a live card; the Results page lists them all
@@ -229,7 +225,9 @@ if not cards:
     st.page_link("pages/data.py", label=t("nav.data"), icon=":material/arrow_forward:")
 else:
     try:
-        launch(settings_form(cards))
+        chosen = settings_form(cards)
+        if chosen is not None:
+            launch(chosen)
     except Exception as exc:  # bad settings end in a message
         show_error(exc)
 st.header(t("runlist.title"))

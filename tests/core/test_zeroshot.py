@@ -151,3 +151,151 @@ def test_the_cli_labels_a_file_and_reports_bad_descriptions(workspace, tmp_path,
     assert code == 2 and "same description" in capsys.readouterr().err
     assert main(["zeroshot", "--input", str(source)]) == 2
     assert "--label positive --label negative" in capsys.readouterr().err
+
+
+def test_form_boxes_start_from_the_defaults_and_become_checked_descriptions():
+    from core.zeroshot import descriptions_from_form, form_descriptions
+
+    boxes = form_descriptions(["正面", "负面", "投诉"], CHINESE["positive"])
+    assert boxes == {"正面": "正面评价，满意", "负面": "负面评价，不满意", "投诉": ""}
+    assert form_descriptions(["positive"], ENGLISH["positive"])["positive"].splitlines()[1] == "satisfied, I recommend it"
+    assert descriptions_from_form({"a": "good\n\n  great  \n", "b": "bad"}) == {"a": ["good", "great"], "b": ["bad"]}
+    with pytest.raises(ConfigError, match="'投诉' has an empty description"):
+        descriptions_from_form(boxes)
+    with pytest.raises(ConfigError, match="'a' and 'b' have the same description"):
+        descriptions_from_form({"a": "fine\nok", "b": "OK"})
+
+
+def test_label_names_typed_in_one_box():
+    from core.zeroshot import default_label_names, parse_label_names
+
+    assert default_label_names(CHINESE["negative"]) == ["正面", "负面", "中性"]
+    assert default_label_names(ENGLISH["negative"]) == ["positive", "negative", "neutral"]
+    assert parse_label_names("正面，负面、中性\n投诉, ") == ["正面", "负面", "中性", "投诉"]
+    with pytest.raises(ConfigError, match="'Praise' is named twice"):
+        parse_label_names("praise, complaint, Praise")
+    with pytest.raises(ConfigError, match="at least two labels; 1 given"):
+        parse_label_names("only one")
+    with pytest.raises(ConfigError, match="longer than 60"):
+        parse_label_names("a, " + "b" * 61)
+
+
+def test_a_zeroshot_run_is_a_queued_job_with_its_progress_in_the_quick_lane(workspace, monkeypatch):
+    from core import jobs, runs
+    from core import zeroshot as module
+    from core.workspace import Registry, read_json
+    from tests.core.test_queue import reap
+
+    rows = [(f"{text}（第{i}条）", label) for label, items in CHINESE.items() for text in items for i in range(2)]
+    _save_dataset("zh-easy", rows)
+    folder = create_zeroshot_run(ZeroShotConfig(dataset="zh-easy", model=str(converted_folder())))
+    assert jobs.lane_for("train", folder / "config.json", Registry()) == jobs.QUICK
+    with monkeypatch.context() as patch:
+        patch.setattr(module, "QUICK_ROWS", 3)  # 4 test rows: "large", a long job
+        assert jobs.lane_for("train", folder / "config.json", Registry()) == jobs.LONG
+    job = jobs.submit(folder)
+    assert job["lane"] == jobs.QUICK and job["kind"] == "train"
+    assert jobs.describe(job)["command"].endswith(f"train --config {folder / 'config.json'} --job {job['id']}")
+    assert reap(job["id"])["status"] == "succeeded"
+    status = read_json(folder / "status.json")
+    assert status["status"] == "succeeded" and status["step"] == status["total_steps"] == 4
+    assert jobs.describe(Registry().job(job["id"]))["step"] == 4
+    assert runs.list_runs()[0]["accuracy"] == 1.0
+
+
+def test_a_stop_request_between_chunks_cancels_the_run_and_it_can_be_carried_out_again(workspace, monkeypatch):
+    import os
+    import signal
+
+    from core import zeroshot as module
+    from core.workspace import read_json
+
+    rows = [(f"{text}（第{i}条）", label) for label, items in CHINESE.items() for text in items for i in range(2)]
+    _save_dataset("zh-easy", rows)
+    folder = create_zeroshot_run(ZeroShotConfig(dataset="zh-easy", model=str(converted_folder())))
+    real = ZeroShotModel.predict_proba
+    calls = []
+
+    def predict_then_stop(self, texts, batch_size=32):
+        calls.append(len(texts))
+        if texts and len(calls) == 1:
+            os.kill(os.getpid(), signal.SIGTERM)  # what jobs.cancel sends the worker
+        return real(self, texts, batch_size)
+
+    handler = signal.getsignal(signal.SIGTERM)
+    with monkeypatch.context() as patch:
+        patch.setattr(module, "EMBED_CHUNK_ROWS", 2)
+        patch.setattr(ZeroShotModel, "predict_proba", predict_then_stop)
+        assert run_zeroshot(folder) == {"status": "cancelled"}
+    status = read_json(folder / "status.json")
+    assert status["status"] == "cancelled" and status["step"] == 2 and status["total_steps"] == 4
+    assert signal.getsignal(signal.SIGTERM) is handler and calls == [2]
+    assert not (folder / "model").exists()  # a stopped run leaves no model to score with
+    assert run_zeroshot(folder)["test"]["accuracy"] == 1.0  # resumed: carried out again from the start
+    assert read_json(folder / "status.json")["status"] == "succeeded"
+    assert run_zeroshot(folder)["test_rows"] == 4  # and again, over the model it made before
+
+
+def test_train_method_zeroshot_runs_like_the_zeroshot_command_and_train_config_carries_out_a_run(
+        workspace, capsys, monkeypatch):
+    from core import jobs
+    from core.cli import main
+    from core.workspace import Registry
+
+    rows = [(f"{text}（第{i}条）", label) for label, items in CHINESE.items() for text in items for i in range(2)]
+    _save_dataset("zh-easy", rows)
+    model = str(converted_folder())
+    assert main(["train", "--method", "zeroshot", "--dataset", "zh-easy", "--model", model, "--json"]) == 0
+    by_train = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert main(["zeroshot", "--dataset", "zh-easy", "--model", model, "--json"]) == 0
+    by_zeroshot = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert set(by_train) == set(by_zeroshot) and by_train["metrics"]["accuracy"] == 1.0
+    folder = create_zeroshot_run(ZeroShotConfig(dataset="zh-easy", model=model, temperature=0.02))
+    assert main(["train", "--config", str(folder / "config.json"), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["run_id"] == folder.name and result["status"] == "succeeded" and result["metrics"]["accuracy"] == 1.0
+    monkeypatch.setattr(jobs, "slots", lambda lane: 0)  # stays queued: its command is what matters here
+    assert main(["jobs", "submit", "--method", "zeroshot", "--dataset", "zh-easy", "--model", model,
+                 "--label", "positive=好评|满意", "--label", "negative", "--json"]) == 0
+    queued = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert queued["status"] == "queued" and queued["lane"] == jobs.QUICK and " train --config " in queued["command"]
+    config = json.loads((Registry().root / "runs" / queued["run_id"] / "config.json").read_text(encoding="utf-8"))
+    assert config["descriptions"] == {"positive": ["好评", "满意"], "negative": ["负面评价，不满意"]}
+    export = workspace.parent / "export.csv"
+    pd.DataFrame({"text": CHINESE["negative"]}).to_csv(export, index=False)
+    assert main(["jobs", "submit", "--method", "zeroshot", "--input", str(export), "--label", "正面", "--label",
+                 "负面", "--model", model, "--json"]) == 0
+    queued = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    config = json.loads((Registry().root / "runs" / queued["run_id"] / "config.json").read_text(encoding="utf-8"))
+    assert config["source"] == "export.csv" and config["score"]["input"] == str(export.resolve())
+    assert main(["train", "--method", "zeroshot", "--dataset", "zh-easy", "--label", "positive=x", "--label",
+                 "negative=X"]) == 2
+    assert "same description" in capsys.readouterr().err
+
+
+def test_an_edit_is_previewed_without_saving_and_saved_as_a_new_run(workspace):
+    from core.zeroshot import compare_descriptions, edited_config, preview_texts, submit_command
+
+    model = ZeroShotModel.build(default_descriptions(["positive", "negative"], "zh"), str(converted_folder()),
+                                encoder=encoder())
+    saved = model.prototypes.copy()
+    swapped = {"positive": ["负面评价，不满意"], "negative": ["正面评价，满意"]}
+    frame = compare_descriptions(model, swapped, [CHINESE["positive"][0], " ", CHINESE["negative"][0]])
+    assert frame["before"].tolist() == ["positive", "negative"] and frame["after"].tolist() == ["negative", "positive"]
+    assert frame["changed"].all() and frame["after_confidence"].between(0.5, 1).all()
+    np.testing.assert_array_equal(model.prototypes, saved)  # the saved run's vectors are untouched
+    with pytest.raises(ConfigError, match="'negative' has an empty description"):
+        compare_descriptions(model, {"positive": ["好"], "negative": []}, ["好"])
+    rows = [(f"{text}（第{i}条）", label) for label, items in CHINESE.items() for text in items for i in range(2)]
+    _save_dataset("zh-easy", rows)
+    folder = create_zeroshot_run(ZeroShotConfig(dataset="zh-easy", model=str(converted_folder()), limit=2,
+                                                score={"input": "x.csv"}))
+    pd.DataFrame({"text": ["a1", "a2", "b1", "b2"], "label": ["a", "a", "b", "b"]}).to_parquet(
+        folder / "predictions_test.parquet")
+    assert preview_texts(folder, ["typed", "  "], rows=2) == ["typed", "a1", "b1"]
+    config = edited_config(folder, swapped)
+    assert config.descriptions == swapped and config.dataset == "zh-easy" and config.limit == 2
+    assert config.score == {} and config.run_id == ""
+    command = submit_command(config)
+    assert command.startswith("python -m core jobs submit --method zeroshot --dataset zh-easy --model ")
+    assert "--label 'positive=负面评价，不满意'" in command and "--limit 2" in command

@@ -143,3 +143,39 @@ def test_charts_carry_plotly_s_locale_in_chinese_only(app):
     configs = [json.loads(c.proto.config) for c in app.get("plotly_chart")]
     assert configs and all(c["locale"] == "zh-CN" and c["locales"]["zh-CN"]["format"]["month"] == "%Y年%-m月"
                            for c in configs)
+
+
+def test_start_without_labels_queues_a_zero_shot_run_and_says_where_to_look(app, monkeypatch):
+    import core.models
+    from core import jobs
+    from core.workspace import read_json
+    from tests.core.e5_model import converted_folder
+    from tests.core.test_unlabelled import export_bytes
+
+    monkeypatch.setattr(jobs, "slots", lambda lane: 0)
+    monkeypatch.setattr(core.models, "multilingual_model_dir", converted_folder)
+    open_data(app)
+    app.radio(key="source_mode").set_value("unlabelled").run()
+    assert any("Upload the export to label." in i.value for i in app.info)
+    app.file_uploader(key="unlabelled_upload").set_value(("导出.csv", export_bytes(), "text/csv")).run()
+    assert not app.exception
+    assert next(s for s in app.selectbox if s.label == "Column with the texts").value == "内容"
+    names = next(t for t in app.text_input if t.label == "Labels (separated by commas)")
+    assert names.value == "正面, 负面, 中性"
+    assert {box.label: box.value for box in app.text_area}["负面"] == "负面评价，不满意"
+    names.set_value("正面, 负面, 正面").run()
+    assert any("The label '正面' is named twice" in e.value for e in app.error)
+    next(t for t in app.text_input if t.label == "Labels (separated by commas)").set_value("正面，负面").run()
+    {box.label: box for box in app.text_area}["负面"].set_value("").run()
+    app.button(key="unlabelled_start").click().run()
+    assert any("The label '负面' has an empty description" in e.value for e in app.error)
+    assert Registry().runs() == []
+    {box.label: box for box in app.text_area}["负面"].set_value("差评，不满意").run()
+    app.button(key="unlabelled_start").click().run()
+    assert not app.exception and not app.error
+    assert any("queued (1st in line)" in s.value for s in app.success)
+    assert any("导出.csv is scored" in i.value and "Score page" in i.value and "Trends" in i.value for i in app.info)
+    run = Registry().runs()[0]
+    config = read_json(Registry().root / "runs" / run["id"] / "config.json")
+    assert run["dataset"] == "导出.csv" and config["descriptions"]["负面"] == ["差评，不满意"]
+    assert list_datasets() == []  # nothing to save: the file is labelled by scoring it

@@ -111,3 +111,50 @@ def test_failed_and_running_runs_say_so(app, easy_dataset):
     app.run()
     app.selectbox(key="results_run_en").set_value(running.name).run()
     assert any("results appear when it has succeeded" in i.value for i in app.info)
+
+
+def test_try_it_on_a_zero_shot_run_previews_edited_descriptions_and_saves_a_new_run(app, monkeypatch):
+    from core import jobs
+    from core.zeroshot import ZeroShotConfig, create_zeroshot_run, run_zeroshot
+    from tests.core.e5_model import converted_folder
+    from tests.core.test_zeroshot import CHINESE, _save_dataset
+
+    monkeypatch.setattr(jobs, "slots", lambda lane: 0)
+    rows = [(f"{text}（第{i}条）", label) for label, items in CHINESE.items() for text in items for i in range(2)]
+    _save_dataset("zh-easy", rows)
+    folder = create_zeroshot_run(ZeroShotConfig(dataset="zh-easy", model=str(converted_folder())))
+    run_zeroshot(folder)
+    open_page(app, "pages/results.py")
+    app.segmented_control(key="results_view_en").set_value("try").run()
+    boxes = {box.label: box for box in app.text_area}
+    assert boxes["negative"].value == "负面评价，不满意"
+    app.text_area(key="try_text").set_value("物美价廉，五星好评").run()
+    boxes["negative"].set_value("正面评价，满意").run()
+    app.button(key="zs_preview").click().run()
+    assert any("The labels 'negative' and 'positive' have the same description" in e.value for e in app.error)
+    {box.label: box for box in app.text_area}["negative"].set_value("非常满意，强烈推荐").run()
+    {box.label: box for box in app.text_area}["positive"].set_value("负面评价，不满意").run()
+    app.button(key="zs_preview").click().run()
+    assert not app.exception
+    table = app.dataframe[-1].value
+    assert table.iloc[0, 0] == "物美价廉，五星好评" and len(table) == 5  # the typed text + 4 test rows
+    assert table.iloc[0, 1] == "positive" and table.iloc[0, 3] == "negative"
+    assert any("texts change label with the edited descriptions" in c.value for c in app.caption)
+    assert len(Registry().runs()) == 1  # a preview changes nothing
+    app.button(key="zs_save").click().run()
+    assert any(": queued (1st in line)." in s.value for s in app.success)
+    new = Registry().runs()[0]
+    assert new["id"] != folder.name and Registry().jobs()[0]["run_id"] == new["id"]
+
+
+def test_a_zero_shot_run_started_from_a_file_offers_try_it_not_a_test_report(app):
+    from core.zeroshot import ZeroShotConfig, create_zeroshot_run, run_zeroshot
+    from tests.core.e5_model import converted_folder
+    from tests.core.test_zeroshot import CHINESE
+
+    config = ZeroShotConfig(labels=["正面", "负面"], source="导出.csv", model=str(converted_folder()))
+    run_zeroshot(create_zeroshot_run(config, texts=CHINESE["positive"]))
+    open_page(app, "pages/results.py")
+    assert any("has no test split to measure" in i.value for i in app.info)
+    assert app.segmented_control(key="results_view_en").value == "try" and not app.error
+    assert {box.label for box in app.text_area} >= {"正面", "负面"}

@@ -134,3 +134,36 @@ def test_the_shown_command_is_the_run_the_button_starts(app, easy_dataset, tiny_
     saved = json.loads((Path(Registry().jobs()[0]["config_path"])).read_text())
     assert {**saved, "run_id": ""} == shown.to_dict()
     assert {k: saved[k] for k in changed} == changed and saved["method"] == "lora"
+
+
+def test_zeroshot_form_prefills_descriptions_checks_them_and_queues_the_run(app, easy_dataset, tiny_model_dir,
+                                                                          monkeypatch):
+    from tests.core.e5_model import converted_folder
+
+    monkeypatch.setattr(jobs, "slots", lambda lane: 0)  # stays queued: the page's part is what is tested
+    open_page(app, "pages/train.py")
+    app.selectbox(key="train_method").set_value("zeroshot").run()
+    assert not app.exception
+    boxes = {box.label: box for box in app.text_area}
+    assert boxes["positive"].value.splitlines() == ["a positive review: I liked it, it was great",
+                                                    "satisfied, I recommend it"]
+    assert app.code[0].value.startswith("python -m core jobs submit --method zeroshot --dataset easy")
+    boxes["negative"].set_value(" \n ").run()
+    assert any("The label 'negative' has an empty description" in e.value for e in app.error)
+    assert not any(b.key == "train_start" for b in app.button)  # nothing to launch until it is fixed
+    {box.label: box for box in app.text_area}["negative"].set_value("Satisfied, I recommend it").run()
+    assert any("The labels 'negative' and 'positive' have the same description" in e.value for e in app.error)
+    {box.label: box for box in app.text_area}["negative"].set_value("a bad film\nI want my money back").run()
+    assert not app.error and "--label 'negative=a bad film|I want my money back'" in app.code[0].value
+    app.radio(key="train_model_choice").set_value("custom").run()
+    app.text_input(key="train_model_path").set_value(str(tiny_model_dir)).run()
+    app.button(key="train_start").click().run()
+    assert any("is not a sentence encoder" in e.value for e in app.error) and Registry().runs() == []
+    app.text_input(key="train_model_path").set_value(str(converted_folder())).run()
+    app.button(key="train_start").click().run()
+    assert any(": queued (1st in line)." in s.value and "zero-shot" in s.value for s in app.success)
+    job = Registry().jobs()[0]
+    assert job["lane"] == jobs.QUICK and job["status"] == "queued"
+    app.session_state["lang"] = "zh"
+    app.run()
+    assert not app.exception and any("零样本" in m.value for m in app.markdown)

@@ -17,6 +17,7 @@ from core.training import (
     validate,
 )
 from core.workspace import Registry
+from pages._search import search_section
 from pages._shared import chart, lang, show_error, t, through_app
 
 through_app(__file__)
@@ -228,5 +229,6 @@ else:
         launch(settings_form(cards))
     except Exception as exc:  # bad settings end in a message
         show_error(exc)
+    search_section(cards)
 st.header(t("runlist.title"))
 live_panel()

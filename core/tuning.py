@@ -272,7 +272,8 @@ def search_report(search_id: str, registry: Registry | None = None) -> dict[str,
     best = max(complete, key=lambda t: t["validation_macro_f1"], default=None)
     status = read_json(folder / "status.json", {}) or {}
     job = registry.job(search_id)
-    return {"id": search_id, "config": config.to_dict(), "status": status.get("status"),
+    # the job's state wins: a worker that was killed never wrote that it stopped
+    return {"id": search_id, "config": config.to_dict(), "status": job["status"] if job else status.get("status"),
             "reason": status.get("reason"), "finished": _counted_rows(trials), "planned": config.trials,
             "trials": trials, "best": best, "job_id": job["id"] if job else None,
             "runs": [r["id"] for r in registry.search_runs(search_id)]}

@@ -1007,6 +1007,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                      "an empty name brings back the one made from its settings)")
     runs_parser.add_argument("--json", action="store_true")
     runs_parser.set_defaults(func=cmd_runs)
+    from core.lab_cli import add_parsers  # tune, compare-methods
+
+    add_parsers(groups)
     return parser
 
 

@@ -98,7 +98,8 @@ def command_for(job: dict[str, Any], resume: bool = False) -> list[str]:
         return [sys.executable, "-m", "core", "score", "--config", job["config_path"], "--job", job["id"]]
     if job["kind"] == "monitor":  # one run of a monitor; its folder (the job's run_id) is its id
         return [sys.executable, "-m", "core", "monitor", "run", job["run_id"], "--job", job["id"]]
-    cmd = [sys.executable, "-m", "core", "train", "--config", job["config_path"], "--job", job["id"]]
+    verb = "tune" if job["kind"] == "tune" else "train"  # a search: its trials, one after another
+    cmd = [sys.executable, "-m", "core", verb, "--config", job["config_path"], "--job", job["id"]]
     return cmd + (["--resume"] if resume else [])
 
 
@@ -224,7 +225,7 @@ def describe(job: dict[str, Any], registry: Registry | None = None) -> dict[str,
     ``position`` is the job's place in its lane's line (1 = starts next), None unless queued;
     ``error`` is plain English text, ``error_message`` the same for ``core.i18n.render``."""
     registry = registry or Registry()
-    run_dir = registry.root / ("scores" if job["kind"] == "score" else "runs") / job["run_id"]
+    run_dir = registry.root / {"score": "scores", "tune": "searches"}.get(job["kind"], "runs") / job["run_id"]
     status = read_json(run_dir / "status.json", {}) or {}
     done, total = ("rows_done", "total_rows") if job["kind"] == "score" else ("step", "total_steps")
     return {

@@ -41,7 +41,8 @@ CREATE TABLE IF NOT EXISTS runs (
     created_at REAL NOT NULL,
     created_by TEXT,
     status TEXT NOT NULL,
-    info TEXT NOT NULL DEFAULT '{}'
+    info TEXT NOT NULL DEFAULT '{}',
+    search_id TEXT
 );
 CREATE TABLE IF NOT EXISTS jobs (
     id TEXT PRIMARY KEY,
@@ -62,7 +63,8 @@ CREATE TABLE IF NOT EXISTS jobs (
 # The registry's layout version (SQLite's user_version). 0: runs.name held the dataset's name and
 # jobs had no lane. 2: runs.dataset holds the dataset, runs.name a name the user gave (NULL: the
 # readable name is made from the run's settings), jobs.lane says which queue a job waits in.
-SCHEMA_VERSION = 2
+# 3: runs.search_id names the hyperparameter search a run is a trial of (NULL: none).
+SCHEMA_VERSION = 3
 
 # Busy timeout for SQLite, in milliseconds: another process holding a write lock is waited
 # for this long before the registry reports itself locked.
@@ -238,12 +240,13 @@ class Registry:
 
     # Runs -----------------------------------------------------------------------------
     def add_run(self, run_id: str, dataset: str, dataset_id: str | None, created_by: str | None, info: dict,
-                name: str | None = None) -> None:
+                name: str | None = None, search_id: str | None = None) -> None:
         with self.connect() as db:
             db.execute(
-                "INSERT INTO runs (id, dataset, name, dataset_id, created_at, created_by, status, info) "
-                "VALUES (?,?,?,?,?,?,?,?)",
-                (run_id, dataset, name, dataset_id, time.time(), created_by, "queued", json.dumps(info, default=str)),
+                "INSERT INTO runs (id, dataset, name, dataset_id, created_at, created_by, status, info, search_id) "
+                "VALUES (?,?,?,?,?,?,?,?,?)",
+                (run_id, dataset, name, dataset_id, time.time(), created_by, "queued", json.dumps(info, default=str),
+                 search_id),
             )
 
     def rename_run(self, run_id: str, name: str | None) -> bool:
@@ -263,6 +266,12 @@ class Registry:
     def runs(self) -> list[dict]:
         with self.connect(transaction=False) as db:  # reads take no write lock
             rows = db.execute("SELECT * FROM runs ORDER BY created_at DESC").fetchall()
+        return [_info_row(r) for r in rows]
+
+    def search_runs(self, search_id: str) -> list[dict]:
+        """The runs that are trials of the search ``search_id``, oldest first."""
+        with self.connect(transaction=False) as db:  # reads take no write lock
+            rows = db.execute("SELECT * FROM runs WHERE search_id = ? ORDER BY created_at", (search_id,)).fetchall()
         return [_info_row(r) for r in rows]
 
     def run(self, run_id: str) -> dict | None:
@@ -370,6 +379,8 @@ def _upgrade(db: sqlite3.Connection) -> None:
         # baseline runs take seconds: the ones still waiting move to the quick lane
         db.execute("UPDATE jobs SET lane = 'quick' WHERE kind = 'train' AND run_id IN "
                    "(SELECT id FROM runs WHERE json_extract(info, '$.method') = 'baseline')")
+    if "search_id" not in {r["name"] for r in db.execute("PRAGMA table_info(runs)")}:
+        db.execute("ALTER TABLE runs ADD COLUMN search_id TEXT")
     db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
 

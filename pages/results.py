@@ -9,12 +9,13 @@ from core import figures, result_tables, runs
 from core.explain import explain, highlight_html
 from core.exporting import to_csv_bytes
 from core.predict import load_predictor
+from pages._methods import methods_view
 from pages._shared import chart, keep_choice, lang, show_error, t, through_app
 from pages._zeroshot import edit_descriptions
 
 through_app(__file__)
 
-VIEWS = ["overview", "errors", "try", "compare", "file", "export"]
+VIEWS = ["overview", "errors", "try", "compare", "methods", "file", "export"]
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -245,6 +246,8 @@ if chosen["status"] == "succeeded" or len(finished) >= 2:
             try_it(run_id, chosen.get("method"))
         elif view == "compare":
             compare(all_runs, run_id)
+        elif view == "methods":
+            methods_view()
         elif view == "file":
             evaluate_file(run_id)
         else:

@@ -19,6 +19,7 @@ from core.training import (
     validate,
 )
 from core.workspace import Registry
+from pages._search import search_section
 from pages._shared import chart, lang, show_error, start_run, t, through_app
 from pages._zeroshot import train_form as zeroshot_form
 
@@ -230,5 +231,6 @@ else:
             launch(chosen)
     except Exception as exc:  # bad settings end in a message
         show_error(exc)
+    search_section(cards)
 st.header(t("runlist.title"))
 live_panel()

@@ -83,6 +83,10 @@ class ProgressCallback(TrainerCallback):
             self.log.eval_seconds.append(time.monotonic() - self._eval_started)
             self._eval_started = None
         self.meter.start()  # evaluation time is not training speed
+        if self.log.judge is not None and self.log.judge(len(self.log.history), shown):
+            self.log.pruned_at = state.global_step
+            control.should_training_stop = True
+        return control
 
 
 class StopCallback(TrainerCallback):

@@ -30,7 +30,9 @@ def flag(name: str) -> str:
 
 def add_config_options(parser: argparse.ArgumentParser) -> None:
     """``--config`` and ``--preset``, then one flag per TrainConfig setting (each unset by default)."""
-    parser.add_argument("--config", help="a saved training config (JSON); flags given with it change its settings")
+    parser.add_argument("--config", "--config-file", dest="config",
+                        help="a saved training config (JSON, e.g. workspace/configs/NAME.json saved from a search); "
+                             "flags given with it change its settings")
     parser.add_argument("--preset", default=None, choices=[*PRESETS, NO_PRESET],
                         help=f"starting values (default {DEFAULT_PRESET}, unless --config is given)")
     helps = TrainConfig.help_texts()

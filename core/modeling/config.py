@@ -48,6 +48,7 @@ class TrainConfig:
     eval_every: int = 0                   # steps between evaluations; 0 = every epoch
     max_eval_rows: int = 0                # validation rows used while training; 0 = all
     limit: int = 0                        # training rows used; 0 = all
+    per_class: int = 0                    # training rows drawn per label (by seed), 8–500 for few labels; 0 = all
     checkpoint_every: int = 50            # steps between resumable checkpoints
     precision: str = "auto"               # auto | fp32 | bf16 | fp16
     device: str = "auto"                  # auto | cuda | mps | cpu
@@ -165,7 +166,8 @@ def _range_problems(config: TrainConfig) -> list[Message]:
         out.append(msg("train.err.class_weighting", value=c.class_weighting))
     if not 0 <= c.warmup_ratio < 1:
         out.append(msg("train.err.warmup_ratio", value=c.warmup_ratio))
-    for name in ("early_stopping_patience", "eval_every", "max_eval_rows", "limit", "weight_decay", "lora_dropout"):
+    for name in ("early_stopping_patience", "eval_every", "max_eval_rows", "limit", "per_class", "weight_decay",
+                 "lora_dropout"):
         if getattr(c, name) < 0:
             out.append(msg("train.err.not_negative", name=name, value=getattr(c, name)))
     for name in ("checkpoint_every", "lora_r", "lora_alpha", "adalora_init_r", "virtual_tokens"):
@@ -212,9 +214,20 @@ def _tracker_problems(report_to: str) -> list[Message]:
     return []
 
 
+def classes_short_of(per_class: int, train_counts: dict[str, int]) -> dict[str, int]:
+    """The labels whose training rows are fewer than ``per_class`` (label → rows it has)."""
+    return {lab: n for lab, n in train_counts.items() if per_class and n < per_class}
+
+
 def _data_problems(config: TrainConfig, train_counts: dict[str, int]) -> list[Message]:
     out = []
     train_rows = sum(train_counts.values())
+    short = classes_short_of(config.per_class, train_counts)
+    if short:
+        out.append(msg("lab.err.per_class_short", per_class=config.per_class,
+                       classes=", ".join(f"{lab!r} ({n})" for lab, n in short.items()), most=min(short.values())))
+    elif config.per_class:
+        train_rows = config.per_class * len(train_counts)
     if config.limit:
         train_rows = min(train_rows, config.limit)
     if config.batch_size > train_rows:

@@ -9,9 +9,12 @@ from it to the planned number of steps.
 
 from __future__ import annotations
 
+import resource
 import shutil
 import signal
+import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +33,12 @@ from core.progress import ProgressWriter
 from core.workspace import Registry, atomic_write_json, disk_error, staging_dir
 
 
-def run_training(folder: Path, resume: bool = False, registry: Registry | None = None) -> dict[str, Any]:
+def run_training(folder: Path, resume: bool = False, registry: Registry | None = None,
+                 judge: Callable[[int, dict[str, Any]], bool] | None = None) -> dict[str, Any]:
     """Carry out the run in ``folder``. Returns metrics.json's content ({"status": "cancelled"}
-    when stopped, {} on ranks other than 0)."""
+    when stopped, {"status": "pruned", ...} when ``judge`` ended it, {} on ranks other than 0).
+
+    ``judge`` (a hyperparameter search's pruner) sees the validation metrics after each evaluation."""
     registry = registry or Registry()
     folder = Path(folder)
     config = TrainConfig.load(folder / "config.json")
@@ -44,7 +50,7 @@ def run_training(folder: Path, resume: bool = False, registry: Registry | None =
 
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        return _run(folder, config, registry, progress, stop, resume)
+        return _run(folder, config, registry, progress, stop, resume, judge)
     except BaseException as exc:
         full = isinstance(exc, OSError) and exc.errno == 28
         error = disk_error(Path(exc.filename or folder / "checkpoints"), exc) if full else exc
@@ -72,7 +78,7 @@ def failure_reason(exc: BaseException) -> Message:
 
 
 def _run(folder: Path, config: TrainConfig, registry: Registry, progress: ProgressWriter, stop: StopFlag,
-         resume: bool) -> dict[str, Any]:
+         resume: bool, judge: Callable[[int, dict[str, Any]], bool] | None = None) -> dict[str, Any]:
     started = time.time()
     progress.status("running", reason=None, reason_message=None, started_at=started)
     progress.event("start", resume=resume, config=config.to_dict())
@@ -85,8 +91,13 @@ def _run(folder: Path, config: TrainConfig, registry: Registry, progress: Progre
         return _finish_baseline(folder, splits, labels, baseline, progress, started)
     from core.modeling.trainer import fine_tune  # torch and transformers load only for fine-tuning
 
-    log = RunLog(progress, folder, config.seed)
+    log = RunLog(progress, folder, config.seed, judge=judge)
     tuned = fine_tune(config, folder, splits, labels, log, stop, resume)
+    if log.pruned_at is not None:  # the search gave up on these settings: no model is saved
+        reason = msg("train.reason.pruned")
+        progress.status("cancelled", step=log.pruned_at, reason=str(reason), reason_message=reason.to_dict())
+        progress.event("pruned", step=log.pruned_at)
+        return {"status": "pruned", "history": log.history}
     if stop.stopped_at is not None:
         reason = msg("train.reason.stopped")
         progress.status("cancelled", step=stop.stopped_at, reason=str(reason), reason_message=reason.to_dict())
@@ -98,6 +109,17 @@ def _run(folder: Path, config: TrainConfig, registry: Registry, progress: Progre
         progress.event("early_stop", step=tuned.steps, best_macro_f1=max(
             (h.get("macro_f1") or 0.0 for h in log.history), default=None))
     return _finish(folder, config, splits, labels, tuned, log, baseline[1], started)
+
+
+def peak_memory_mb(device: str) -> int:
+    """The run's peak memory in MiB: GPU memory allocated on CUDA, else the process's peak resident
+    size (for a process that ran several runs, such as a search, the peak of all of them so far)."""
+    if device == "cuda":
+        import torch
+
+        return round(torch.cuda.max_memory_allocated() / 2**20)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+    return round(peak / (2**20 if sys.platform == "darwin" else 2**10))
 
 
 def _fit_baseline(splits: dict[str, pd.DataFrame], labels: list[str]) -> tuple[BaselineModel, dict, np.ndarray]:
@@ -117,7 +139,7 @@ def _finish_baseline(folder: Path, splits: dict[str, pd.DataFrame], labels: list
         atomic_write_json(tmp / "labels.json", {"labels": labels, "kind": "baseline"})
     save_predictions(folder, splits["test"], probs, labels)
     out = {"labels": labels, "test": metrics, "validation": None, "baseline": {"test": metrics},
-           "trainable_parameters": None, "seconds": time.time() - started}
+           "trainable_parameters": None, "seconds": time.time() - started, "peak_memory_mb": peak_memory_mb("cpu")}
     atomic_write_json(folder / "metrics.json", out)
     progress.status("succeeded", step=1, total_steps=1, metrics=summary(metrics))
     progress.event("done", test=summary(metrics))
@@ -148,9 +170,8 @@ def _finish(folder: Path, config: TrainConfig, splits: dict[str, pd.DataFrame], 
                "seconds": time.time() - started, "micro_batch_split": tuned.passes, "device": tuned.device.type,
                "precision": precision, "world_size": log.world}
     if tuned.device.type == "cuda":
-        import torch
-
-        metrics["peak_gpu_memory_mb"] = round(torch.cuda.max_memory_allocated() / 2**20)
+        metrics["peak_gpu_memory_mb"] = peak_memory_mb("cuda")
+    metrics["peak_memory_mb"] = peak_memory_mb(tuned.device.type)
     atomic_write_json(folder / "metrics.json", metrics)
     shutil.rmtree(folder / "checkpoints", ignore_errors=True)
     done = {**summary(test), "baseline_accuracy": baseline_metrics.get("accuracy")}

@@ -32,8 +32,10 @@ def run_dir_of(run_id: str, registry: Registry | None = None) -> Path:
     return inside(registry.root, "runs", run_id)
 
 
-def create_run(config: TrainConfig, registry: Registry | None = None, created_by: str | None = None) -> Path:
-    """Validate, then write the config into a new run folder and register the run."""
+def create_run(config: TrainConfig, registry: Registry | None = None, created_by: str | None = None,
+               search_id: str | None = None) -> Path:
+    """Validate, then write the config into a new run folder and register the run (as a trial of
+    the hyperparameter search ``search_id``, if given)."""
     registry = registry or Registry()
     problems = validate(config, registry)
     if problems:
@@ -45,7 +47,7 @@ def create_run(config: TrainConfig, registry: Registry | None = None, created_by
         atomic_write_json(tmp / "status.json", {"status": "queued", "step": 0, "total_steps": 0})
     card = registry.dataset(config.dataset)
     registry.add_run(config.run_id, config.dataset, card["id"] if card else None, created_by,
-                     {"method": config.method, "model": config.model, "preset": config.preset})
+                     {"method": config.method, "model": config.model, "preset": config.preset}, search_id=search_id)
     return folder
 
 

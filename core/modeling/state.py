@@ -3,6 +3,7 @@ run's log (progress writer, rank, history of evaluations). Light: no torch here.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,10 @@ class RunLog:
     samples_per_step: int = 1
     history: list[dict[str, Any]] = field(default_factory=list)
     eval_seconds: list[float] = field(default_factory=list)
+    # A hyperparameter search's pruner: called with (evaluation number, validation metrics) after
+    # each evaluation; True ends the run there (``pruned_at`` says at which step).
+    judge: Callable[[int, dict[str, Any]], bool] | None = None
+    pruned_at: int | None = None
 
 
 def summary(metrics: dict[str, Any]) -> dict[str, Any]:

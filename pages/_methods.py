@@ -1,0 +1,32 @@
+"""The Results page's Methods view: a method comparison's chart (accuracy against training
+examples per class, one line per method, the baseline dashed, seeds as error bars) and table."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core import comparison
+from core.comparison_display import methods_figure, summary_table
+from core.i18n import format_timestamp
+from pages._shared import chart, lang, render, t
+
+
+def methods_view() -> None:
+    records = comparison.list_comparisons()
+    if not records:
+        st.info(t("lab.methods.none"))
+        st.code("python -m core compare-methods --dataset NAME --methods baseline,full,lora,ia3 "
+                "--per-class 8,32,128,all --seeds 3", language="bash")
+        return
+    labels = {r["id"]: t("lab.methods.label", dataset=r["dataset"], runs=len(r["runs"]),
+                         when=format_timestamp(r["created_at"], lang())) for r in records}
+    picked = st.selectbox(t("lab.methods.pick"), list(labels), format_func=labels.get, key="methods_pick")
+    report = comparison.comparison_report(picked)
+    for note in comparison.refusal_messages(report):
+        st.warning(render(note))
+    done = sum(1 for row in report["rows"] if row["accuracy"] is not None)
+    if done < len(report["rows"]):
+        st.info(t("lab.methods.waiting", done=done, total=len(report["rows"])))
+    chart(methods_figure(report["summary"], report["per_class"], lang()), key=f"methods_{picked}")
+    st.caption(t("lab.methods.caption", dataset=report["dataset"], seeds=report["seeds"]))
+    st.dataframe(summary_table(report["summary"], lang()), hide_index=True, width="stretch")

@@ -283,7 +283,7 @@ def cmd_jobs_submit(args: argparse.Namespace) -> int:
     folder = create_run(config, registry, created_by=os.environ.get("USER"))
     submitted = jobs.submit(folder, registry, created_by=os.environ.get("USER"))
     state = jobs.queue_message(submitted, registry)
-    job = {**jobs.describe(submitted, registry), "name": run_name(folder.name, registry, _lang(args)),
+    job = {**jobs.describe(submitted, registry).to_dict(), "name": run_name(folder.name, registry, _lang(args)),
            "message": render(state, _lang(args)), "estimate": estimate.to_dict()}
     _emit(job, args.json, [f"{job['name']} (run {job['run_id']}, job {job['id']}): {job['message']}",
                            f"  estimated duration {estimate.seconds / 60:.1f} min ({render(estimate.message, _lang(args))})"])
@@ -306,7 +306,7 @@ def cmd_jobs_list(args: argparse.Namespace) -> int:
 
     registry = Registry()
     jobs.reconcile(registry)
-    listed = [jobs.describe(j, registry) for j in registry.jobs()]
+    listed = [jobs.describe(j, registry).to_dict() for j in registry.jobs()]
     _emit({"jobs": listed}, args.json, [_job_line(j) for j in listed] or ["No jobs."])
     return EXIT_OK
 
@@ -314,7 +314,7 @@ def cmd_jobs_list(args: argparse.Namespace) -> int:
 def cmd_jobs_show(args: argparse.Namespace) -> int:
     from core import jobs
 
-    job = jobs.describe(jobs.get(args.id))
+    job = jobs.describe(jobs.get(args.id)).to_dict()
     _emit(job, args.json, [_job_line(job), f"  command: {job['command']}"])
     return EXIT_OK
 
@@ -328,7 +328,7 @@ def cmd_jobs_action(args: argparse.Namespace) -> int:
         jobs.resume(args.id)
     else:
         jobs.move(args.id, "up" if args.verb == "up" else "down")
-    job = jobs.describe(jobs.get(args.id))
+    job = jobs.describe(jobs.get(args.id)).to_dict()
     _emit(job, args.json, [_job_line(job)])
     return EXIT_OK
 
@@ -448,7 +448,7 @@ def cmd_score(args: argparse.Namespace) -> int:
             return EXIT_OK
         if args.background:  # the score id is the job's id: one id for one scoring job
             job = jobs.describe(jobs.submit(folder, registry, os.environ.get("USER"), kind="score",
-                                            job_id=folder.name), registry)
+                                            job_id=folder.name), registry).to_dict()
             _emit({**job, "score_id": folder.name, "name": config.name}, args.json,
                   [f"Submitted scoring job {job['id']} ({config.name}): {job['status']}"])
             return EXIT_OK
@@ -546,7 +546,7 @@ def _submit_zeroshot(args: argparse.Namespace, registry) -> int:
                         "source_name": Path(args.input).name, "lang": _lang(args)}
     folder = create_zeroshot_run(config, registry, created_by=os.environ.get("USER"), texts=texts)
     submitted = jobs.submit(folder, registry, created_by=os.environ.get("USER"))
-    job = {**jobs.describe(submitted, registry), "name": run_name(folder.name, registry, _lang(args)),
+    job = {**jobs.describe(submitted, registry).to_dict(), "name": run_name(folder.name, registry, _lang(args)),
            "message": render(jobs.queue_message(submitted, registry), _lang(args)), "estimate": None}
     _emit(job, args.json, [f"{job['name']} (run {job['run_id']}, job {job['id']}): {job['message']}"])
     return EXIT_OK

@@ -17,23 +17,18 @@ import contextlib
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 from core.errors import ConfigError, NotFoundError
 from core.i18n import Message, msg
+from core.job_kinds import LONG, QUICK, QUICK_SCORE_BYTES, Job, kind_of  # noqa: F401 (re-exported)
 from core.workspace import Registry, new_id, read_json
 
 ACTIVE = ("queued", "running")
 RESUMABLE = ("cancelled", "interrupted", "failed")
 ROOT = Path(__file__).resolve().parents[1]
-QUICK, LONG = "quick", "long"
 LANES = (LONG, QUICK)
-# A scoring job this small runs in the quick lane even with a transformer model: about 1 MiB of
-# text is ~3,500 short posts or ~800 long reviews, under a minute at the 58 texts/s measured on
-# 2 CPU cores (shared/FACTS.md).
-QUICK_SCORE_BYTES = 1 << 20
 WORKER_LOST = "the worker stopped unexpectedly (killed or machine restarted); resume it"
 
 
@@ -55,23 +50,8 @@ def slots(lane: str) -> int:
 
 
 def lane_for(kind: str, config_path: str | Path, registry: Registry) -> str:
-    """The lane a job waits in, decided from its saved config: seconds of work → quick."""
-    config = read_json(Path(config_path), {}) or {}
-    if kind == "train":
-        if config.get("method") == "zeroshot":  # no training: as long as the test rows it embeds
-            from core.zeroshot import QUICK_ROWS, rows_to_label
-
-            return QUICK if rows_to_label(config, registry) <= QUICK_ROWS else LONG
-        return QUICK if config.get("method") == "baseline" else LONG
-    if kind == "score":
-        labels = read_json(registry.root / "runs" / str(config.get("run_id", "")) / "model" / "labels.json", {}) or {}
-        source = Path(str(config.get("input") or ""))
-        small = source.is_file() and source.stat().st_size <= QUICK_SCORE_BYTES
-        return QUICK if labels.get("kind") == "baseline" or small else LONG
-    if kind == "monitor":  # a run scores only what is new since the last one: seconds with a baseline
-        labels = read_json(registry.root / "runs" / str(config.get("run_id", "")) / "model" / "labels.json", {}) or {}
-        return QUICK if labels.get("kind") == "baseline" else LONG
-    return LONG
+    """The lane a job waits in, decided by its kind from its saved config: seconds of work → quick."""
+    return kind_of(kind).lane(read_json(Path(config_path), {}) or {}, registry)
 
 
 def _pid_alive(pid: int | None, started: float | None = None) -> bool:
@@ -94,39 +74,34 @@ def _pid_alive(pid: int | None, started: float | None = None) -> bool:
 
 def command_for(job: dict[str, Any], resume: bool = False) -> list[str]:
     """The exact command a worker runs; the Train page shows it."""
-    if job["kind"] == "score":  # scoring resumes by itself from the parts already written
-        return [sys.executable, "-m", "core", "score", "--config", job["config_path"], "--job", job["id"]]
-    if job["kind"] == "monitor":  # one run of a monitor; its folder (the job's run_id) is its id
-        return [sys.executable, "-m", "core", "monitor", "run", job["run_id"], "--job", job["id"]]
-    verb = "tune" if job["kind"] == "tune" else "train"  # a search: its trials, one after another
-    cmd = [sys.executable, "-m", "core", verb, "--config", job["config_path"], "--job", job["id"]]
-    return cmd + (["--resume"] if resume else [])
+    return kind_of(job["kind"]).command(job["target"], job["config_path"], job["id"], resume)
 
 
-def submit(run_dir: Path, registry: Registry | None = None, created_by: str | None = None,
+def submit(target_dir: Path, registry: Registry | None = None, created_by: str | None = None,
            kind: str = "train", job_id: str | None = None, lane: str | None = None) -> dict[str, Any]:
-    """Queue the run (or scoring job) in ``run_dir`` and start it if its lane has a free slot.
+    """Queue the work whose folder is ``target_dir`` (a run, a scoring output, a monitor...) and
+    start it if its lane has a free slot.
 
     ``job_id`` lets a kind of work use its own id as the job's (a scoring job has one id);
-    ``lane`` overrides the lane ``lane_for`` decides from the config."""
+    ``lane`` overrides the lane the kind decides from the config."""
     registry = registry or Registry()
-    run_id = Path(run_dir).name
     job_id = job_id or new_id("job")
-    config = str(Path(run_dir) / ("score.json" if kind == "score" else "config.json"))
+    config = str(Path(target_dir) / kind_of(kind).config_file)
     lane = lane or lane_for(kind, config, registry)
     if lane not in LANES:
         raise ConfigError("jobs.err.lane", lane=lane, lanes=", ".join(LANES))
-    registry.add_job(job_id, kind, run_id, config, created_by, lane=lane)
+    registry.add_job(job_id, kind, Path(target_dir).name, config, created_by, lane=lane)
     schedule(registry)
     return registry.job(job_id)
 
 
-def queue_message(job: dict[str, Any], registry: Registry | None = None) -> Message:
+def queue_message(job: dict[str, Any] | Job, registry: Registry | None = None) -> Message:
     """What to tell the person who just submitted ``job``: "started" or "queued (2nd in line)"."""
     registry = registry or Registry()
-    place = registry.place_in_line(job["id"])
+    job_id, status = (job.id, job.status) if isinstance(job, Job) else (job["id"], job["status"])
+    place = registry.place_in_line(job_id)
     if place is None:
-        return msg("status.started") if job["status"] in ACTIVE else msg(f"status.{job['status']}")
+        return msg("status.started") if status in ACTIVE else msg(f"status.{status}")
     return msg("status.queued_position", position=ordinal(place))
 
 
@@ -146,8 +121,8 @@ def reconcile(registry: Registry | None = None) -> list[str]:
         if not _pid_alive(job["pid"]) and registry.update_job(
                 job["id"], expect=("running",), status="interrupted", error=WORKER_LOST,
                 info={**job["info"], "error_message": msg("jobs.err.worker_lost").to_dict()}):
-            if job["kind"] == "train":
-                registry.update_run(job["run_id"], "interrupted", {"reason": "worker stopped unexpectedly"})
+            if kind_of(job["kind"]).mirrors_run:
+                registry.update_run(job["target"], "interrupted", {"reason": "worker stopped unexpectedly"})
             lost.append(job["id"])
     return lost
 
@@ -219,27 +194,23 @@ def error_of(job: dict[str, Any], status: dict[str, Any]) -> str | dict | None:
         status.get("reason") if job["status"] == "failed" else None)
 
 
-def describe(job: dict[str, Any], registry: Registry | None = None) -> dict[str, Any]:
-    """The job with its run's live status (step, total steps, ETA) read from the run folder.
-
-    ``position`` is the job's place in its lane's line (1 = starts next), None unless queued;
-    ``error`` is plain English text, ``error_message`` the same for ``core.i18n.render``."""
+def describe(job: dict[str, Any], registry: Registry | None = None) -> Job:
+    """The job (a registry row) with the live progress its kind writes in its folder."""
     registry = registry or Registry()
-    run_dir = registry.root / {"score": "scores", "tune": "searches"}.get(job["kind"], "runs") / job["run_id"]
-    status = read_json(run_dir / "status.json", {}) or {}
-    done, total = ("rows_done", "total_rows") if job["kind"] == "score" else ("step", "total_steps")
-    return {
-        "id": job["id"], "kind": job["kind"], "status": job["status"], "pid": job["pid"],
-        "run_id": job["run_id"], "run_dir": str(run_dir), "step": status.get(done, 0) or 0,
-        "total_steps": status.get(total, 0) or 0, "eta_s": status.get("eta_s"),
-        "rows_per_s": status.get("rows_per_s"), "summary": status.get("summary"),
-        "fast_agreement": status.get("fast_agreement"),
-        "error": job["error"] or (status.get("reason") if job["status"] == "failed" else None),
-        "error_message": error_of(job, status),
-        "metrics": status.get("metrics"), "created_at": job["created_at"], "lane": job.get("lane", LONG),
-        "position": registry.place_in_line(job["id"]) if job["status"] == "queued" else None,
-        "created_by": job["created_by"], "command": " ".join(command_for(job, bool(job["info"].get("resume")))),
-    }
+    kind = kind_of(job["kind"])
+    folder = kind.folder_of(job["target"], registry)
+    status = read_json(folder / "status.json", {}) or {}
+    done, total = kind.counts
+    return Job(
+        id=job["id"], kind=job["kind"], status=job["status"], target=job["target"], folder=folder,
+        lane=job.get("lane", LONG), created_at=job["created_at"], created_by=job["created_by"], pid=job["pid"],
+        done=int(status.get(done, 0) or 0), total=int(status.get(total, 0) or 0), unit=kind.unit,
+        eta_s=status.get("eta_s"), rows_per_s=status.get("rows_per_s"), summary=status.get("summary"),
+        fast_agreement=status.get("fast_agreement"),
+        error=job["error"] or (status.get("reason") if job["status"] == "failed" else None),
+        error_message=error_of(job, status), metrics=status.get("metrics"),
+        position=registry.place_in_line(job["id"]) if job["status"] == "queued" else None,
+        command=" ".join(command_for(job, bool(job["info"].get("resume")))), info=job["info"])
 
 
 def cancel(job_id: str, registry: Registry | None = None) -> dict[str, Any]:
@@ -264,8 +235,8 @@ def resume(job_id: str, registry: Registry | None = None) -> dict[str, Any]:
         raise ConfigError("jobs.err.cannot_resume", job=job["id"], status=msg(f"status.{job['status']}"))
     info = {k: v for k, v in job["info"].items() if k != "error_message"}
     registry.update_job(job["id"], status="queued", error=None, info={**info, "resume": True})
-    if job["kind"] == "train":
-        registry.update_run(job["run_id"], "queued", {"reason": None})
+    if kind_of(job["kind"]).mirrors_run:
+        registry.update_run(job["target"], "queued", {"reason": None})
     schedule(registry)
     return registry.job(job["id"])
 

@@ -464,7 +464,7 @@ def submit_run(monitor: Monitor, registry: Registry | None = None, created_by: s
 def latest_job(monitor: Monitor, registry: Registry | None = None) -> dict[str, Any] | None:
     """The newest "Run now" job of the monitor, if any."""
     registry = registry or Registry()
-    return next((j for j in registry.jobs() if j["kind"] == "monitor" and j["run_id"] == monitor.id), None)
+    return next((j for j in registry.jobs() if j["kind"] == "monitor" and j["target"] == monitor.id), None)
 
 
 def model_labels(run_id: str, registry: Registry | None = None) -> list[str]:

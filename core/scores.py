@@ -3,7 +3,7 @@ what goes, and which model the Score page offers first.
 
 A scoring output is the folder ``scores/<score id>`` (its config, status, parts and the scored
 rows). Its id is also its job's id; registries from before that rule hold a ``job_…`` id whose
-``run_id`` is the score id, and those are listed, renamed and deleted just the same.
+``target`` is the score id, and those are listed, renamed and deleted just the same.
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ def list_scores(registry: Registry | None = None, lang: str = "en") -> list[Scor
     by_score = {}
     for job in registry.jobs():  # newest first: the newest job of a score wins
         if job["kind"] == "score":
-            by_score.setdefault(job["run_id"], job)
+            by_score.setdefault(job["target"], job)
     run_names = {r["id"]: model_name(r) for r in list_runs(registry, lang)}  # run names in the reader's language
     folders = sorted((registry.root / "scores").glob("*/score.json"))
     entries = [_entry(p.parent, by_score.get(p.parent.name), run_names) for p in folders]
@@ -187,7 +187,7 @@ def delete_score(score_id: str, registry: Registry | None = None) -> Removal:
     plan = removal_plan(score_id, registry)
     if plan.entry.status in jobs.ACTIVE:
         raise ConfigError("score.err.busy", name=plan.entry.name, status=msg(f"status.{plan.entry.status}"))
-    registry.remove_run(plan.entry.id)  # a score has no run row; this drops the job rows whose run_id is its id
+    registry.remove_jobs(plan.entry.id)
     for path in plan.paths:
         shutil.rmtree(path, ignore_errors=True)
     return plan

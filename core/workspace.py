@@ -52,7 +52,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     status TEXT NOT NULL,
     position REAL NOT NULL,
     pid INTEGER,
-    run_id TEXT,
+    target TEXT,
     config_path TEXT,
     error TEXT,
     info TEXT NOT NULL DEFAULT '{}',
@@ -64,7 +64,8 @@ CREATE TABLE IF NOT EXISTS jobs (
 # jobs had no lane. 2: runs.dataset holds the dataset, runs.name a name the user gave (NULL: the
 # readable name is made from the run's settings), jobs.lane says which queue a job waits in.
 # 3: runs.search_id names the hyperparameter search a run is a trial of (NULL: none).
-SCHEMA_VERSION = 3
+# 4: jobs.run_id is renamed jobs.target (a job works on a run, a scoring output, a monitor, a search).
+SCHEMA_VERSION = 4
 
 # Busy timeout for SQLite, in milliseconds: another process holding a write lock is waited
 # for this long before the registry reports itself locked.
@@ -282,17 +283,22 @@ class Registry:
     def remove_run(self, run_id: str) -> None:
         with self.connect() as db:
             db.execute("DELETE FROM runs WHERE id = ?", (run_id,))
-            db.execute("DELETE FROM jobs WHERE run_id = ?", (run_id,))
+            db.execute("DELETE FROM jobs WHERE target = ?", (run_id,))
+
+    def remove_jobs(self, target: str) -> None:
+        """Forget the jobs that worked on ``target`` (a scoring output, a monitor ...)."""
+        with self.connect() as db:
+            db.execute("DELETE FROM jobs WHERE target = ?", (target,))
 
     # Jobs -----------------------------------------------------------------------------
-    def add_job(self, job_id: str, kind: str, run_id: str, config_path: str, created_by: str | None,
+    def add_job(self, job_id: str, kind: str, target: str, config_path: str, created_by: str | None,
                 lane: str = "long") -> None:
         with self.connect() as db:
             position = db.execute("SELECT COALESCE(MAX(position), 0) + 1 FROM jobs").fetchone()[0]
             db.execute(
-                "INSERT INTO jobs (id, kind, created_at, created_by, status, position, run_id, config_path, lane) "
+                "INSERT INTO jobs (id, kind, created_at, created_by, status, position, target, config_path, lane) "
                 "VALUES (?,?,?,?,?,?,?,?,?)",
-                (job_id, kind, time.time(), created_by, "queued", position, run_id, config_path, lane),
+                (job_id, kind, time.time(), created_by, "queued", position, target, config_path, lane),
             )
 
     def claim_job(self, lane: str, slots: int) -> dict | None:
@@ -337,7 +343,7 @@ class Registry:
 
     def job(self, job_id: str) -> dict | None:
         with self.connect(transaction=False) as db:  # reads take no write lock
-            row = db.execute("SELECT * FROM jobs WHERE id = ? OR run_id = ?", (job_id, job_id)).fetchone()
+            row = db.execute("SELECT * FROM jobs WHERE id = ? OR target = ?", (job_id, job_id)).fetchone()
         return _info_row(row) if row else None
 
     def update_job(self, job_id: str, expect: tuple[str, ...] | None = None, **values) -> bool:
@@ -377,10 +383,13 @@ def _upgrade(db: sqlite3.Connection) -> None:
     if "lane" not in job_columns:
         db.execute("ALTER TABLE jobs ADD COLUMN lane TEXT NOT NULL DEFAULT 'long'")
         # baseline runs take seconds: the ones still waiting move to the quick lane
-        db.execute("UPDATE jobs SET lane = 'quick' WHERE kind = 'train' AND run_id IN "
+        db.execute("UPDATE jobs SET lane = 'quick' WHERE kind = 'train' AND run_id IN "  # before the rename below
                    "(SELECT id FROM runs WHERE json_extract(info, '$.method') = 'baseline')")
     if "search_id" not in {r["name"] for r in db.execute("PRAGMA table_info(runs)")}:
         db.execute("ALTER TABLE runs ADD COLUMN search_id TEXT")
+    if "run_id" in {r["name"] for r in db.execute("PRAGMA table_info(jobs)")}:
+        # jobs work on runs, scoring outputs, monitors...: the column names what, not which table
+        db.execute("ALTER TABLE jobs RENAME COLUMN run_id TO target")
     db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
 

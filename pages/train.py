@@ -106,9 +106,9 @@ def launch(config: TrainConfig) -> None:
 SHOWN_RUNS = 10  # the newest runs get a live card; the Results page lists them all
 
 
-def state_text(status: str, info: dict | None) -> str:
+def state_text(status: str, info: jobs.Job | None) -> str:
     """A run's state in words: "queued (2nd in line)", "running", "succeeded" ..."""
-    if info and status == "queued" and info["position"]:
+    if info and status == "queued" and info.position:
         return render(jobs.queue_message(info), lang())
     return t(f"status.{status}")
 
@@ -116,21 +116,20 @@ def state_text(status: str, info: dict | None) -> str:
 def run_card(run: dict, job: dict | None, registry: Registry) -> None:
     """One run: name, state, progress, result, buttons; a run made by the CLI in the foreground has no job."""
     info = jobs.describe(job, registry) if job else None
-    status = info["status"] if info else run["status"]
+    status = info.status if info else run["status"]
     head, buttons = st.columns([4, 2])
     by = f" · {t('train.by', user=run['created_by'])}" if run.get("created_by") else ""
     head.markdown(f"**{run['name']}** · {t('train.status')}: **{state_text(status, info)}**")
-    lane = f" · {t('jobs.lane.quick')}" if info and info["lane"] == jobs.QUICK and status == "queued" else ""
+    lane = f" · {t('jobs.lane.quick')}" if info and info.lane == jobs.QUICK and status == "queued" else ""
     head.caption(f"{t('runlist.created', when=format_timestamp(run['created_at'], lang()))}{by} · `{run['id']}`{lane}")
-    if info and info["total_steps"]:
-        done = min(info["step"] / info["total_steps"], 1.0)
-        eta = " · " + t("train.eta", eta=format_duration(info["eta_s"], lang())) if info["status"] == "running" else ""
-        head.progress(done, text=t("train.step", step=format_count(info["step"]),
-                                   total=format_count(info["total_steps"])) + eta)
+    if info and info.total:
+        eta = " · " + t("train.eta", eta=format_duration(info.eta_s, lang())) if info.status == "running" else ""
+        head.progress(info.fraction, text=t("train.step", step=format_count(info.done),
+                                            total=format_count(info.total)) + eta)
     if run.get("accuracy") is not None:
         base = run.get("baseline_accuracy")
         head.caption(t("train.test_accuracy", acc=f"{run['accuracy']:.3f}", base=f"{base:.3f}" if base is not None else "—"))
-    reason = (info and info["error_message"]) or run.get("reason")
+    reason = (info and info.error_message) or run.get("reason")
     if reason and status in jobs.RESUMABLE:
         head.warning(t("train.error", error=render(reason, lang())))
     try:
@@ -140,16 +139,16 @@ def run_card(run: dict, job: dict | None, registry: Registry) -> None:
     details(run["id"], registry)
 
 
-def actions(run: dict, status: str, info: dict | None, place, registry: Registry) -> None:
+def actions(run: dict, status: str, info: jobs.Job | None, place, registry: Registry) -> None:
     key = run["id"]
     if info and status in jobs.ACTIVE and place.button(t("train.stop"), key=f"stop_{key}"):
-        jobs.cancel(info["id"], registry)
+        jobs.cancel(info.id, registry)
         st.rerun(scope="fragment")
     if info and status == "queued" and place.button(t("train.up"), key=f"up_{key}"):
-        jobs.move(info["id"], "up", registry)
+        jobs.move(info.id, "up", registry)
         st.rerun(scope="fragment")
     if info and status in jobs.RESUMABLE and place.button(t("train.resume"), key=f"resume_{key}"):
-        jobs.resume(info["id"], registry)
+        jobs.resume(info.id, registry)
         st.rerun(scope="fragment")
     with place.popover(t("runlist.rename_save"), icon=":material/edit:"), st.form(f"rename_form_{key}"):
         typed = st.text_input(t("runlist.rename"), value=run["name"] if run["custom_name"] else "",

@@ -58,7 +58,7 @@ def test_runs_are_submitted_as_background_jobs(easy_dataset, tiny_model_dir, mon
     config = comparison.ComparisonConfig(dataset="easy", methods=["baseline", "lora"], per_class=[8], seeds=2,
                                          model=str(tiny_model_dir))
     record = comparison.create_comparison(config)
-    queued = {j["run_id"]: j for j in Registry().jobs()}
+    queued = {j["target"]: j for j in Registry().jobs()}
     assert {r["run_id"] for r in record["runs"]} == set(queued) and len(queued) == 4
     assert {r["seed"] for r in record["runs"]} == {42, 43}
     assert read_json(Registry().root / "comparisons" / f"{record['id']}.json")["runs"] == record["runs"]

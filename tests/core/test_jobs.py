@@ -37,7 +37,7 @@ def wait_done(job_id, timeout=240.0):
     status = wait_for(lambda: job_status(job_id) not in ("queued", "running") and job_status(job_id),
                       timeout, f"job {job_id} to end")
     job = Registry().job(job_id)
-    log = Registry().root / "runs" / job["run_id"] / "worker.log"
+    log = Registry().root / "runs" / job["target"] / "worker.log"
     print(f"job {job_id}: {status} ({job['error']})\n" + (log.read_text()[-3000:] if log.exists() else ""))
     return status
 
@@ -52,10 +52,10 @@ def test_submit_runs_to_success_with_the_cli_command(easy_dataset, tiny_model_di
     job = jobs.submit(folder)
     assert job["status"] == "running" and job["pid"]
     described = jobs.describe(job)
-    assert "-m core train --config" in described["command"] and str(folder / "config.json") in described["command"]
+    assert "-m core train --config" in described.command and str(folder / "config.json") in described.command
     assert wait_done(job["id"]) == "succeeded"
     shown = jobs.describe(Registry().job(job["id"]))
-    assert shown["step"] == shown["total_steps"] > 0 and shown["error"] is None
+    assert shown.done == shown.total > 0 and shown.error is None
     assert (folder / "model" / "model.safetensors").exists()
 
 
@@ -158,7 +158,7 @@ def test_dataset_deleted_while_the_job_waits(easy_dataset, tiny_model_dir, monke
     monkeypatch.setattr(jobs, "capacity", lambda: 1)
     jobs.schedule()
     assert wait_done(job["id"]) == "failed"
-    assert "dataset missing" in jobs.describe(Registry().job(job["id"]))["error"]
+    assert "dataset missing" in jobs.describe(Registry().job(job["id"])).error
 
 
 def test_cannot_resume_a_running_or_succeeded_job(easy_dataset, tiny_model_dir):
@@ -206,3 +206,33 @@ def test_each_gpu_job_gets_its_own_device(easy_dataset, tiny_model_dir, monkeypa
     submitted = [jobs.submit(create_run(tiny_config(tiny_model_dir))) for _ in range(3)]
     assert started == ["0", "1"]
     assert [j["status"] for j in submitted] == ["running", "running", "queued"]
+
+
+def test_an_old_registry_gets_the_target_column_in_place(workspace):
+    """A registry written before jobs had a kind-neutral target column keeps its jobs."""
+    import sqlite3
+
+    registry = Registry()
+    path = registry.root / "registry.sqlite"
+    with sqlite3.connect(path) as db:
+        db.execute("ALTER TABLE jobs RENAME COLUMN target TO run_id")
+        db.execute("INSERT INTO jobs (id, kind, created_at, status, position, run_id, config_path) "
+                   "VALUES ('job_old', 'score', 1.0, 'succeeded', 1, 'score_old', '/x/score.json')")
+        db.execute("PRAGMA user_version = 2")
+    job = Registry().job("job_old")
+    assert job["target"] == "score_old" and "run_id" not in job
+    shown = jobs.describe(job)
+    assert shown.folder == Registry().root / "scores" / "score_old" and shown.unit == "rows"
+    assert shown.to_dict()["run_id"] == "score_old"  # the JSON key other tools read stays
+
+
+def test_every_kind_builds_its_own_command_and_an_unknown_kind_is_refused(workspace):
+    from core.errors import ConfigError
+    from core.job_kinds import KINDS
+
+    made = {name: jobs.command_for({"kind": name, "target": "t1", "config_path": "/c.json", "id": "j1"})
+            for name in KINDS}
+    assert made["train"][-4:] == ["--config", "/c.json", "--job", "j1"]
+    assert made["score"][3:5] == ["score", "--config"] and made["monitor"][3:6] == ["monitor", "run", "t1"]
+    with pytest.raises(ConfigError, match="kind 'export'"):
+        jobs.command_for({"kind": "export", "target": "t1", "config_path": "/c.json", "id": "j1"})

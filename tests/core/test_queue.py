@@ -79,7 +79,7 @@ def test_a_baseline_starts_and_finishes_while_a_fine_tune_runs(easy_dataset, tin
     fine_tune = jobs.submit(full_run(tiny_model_dir))
     waiting = jobs.submit(full_run(tiny_model_dir))
     assert (fine_tune["status"], fine_tune["lane"]) == ("running", "long")
-    assert (waiting["status"], jobs.describe(waiting)["position"]) == ("queued", 1)
+    assert (waiting["status"], jobs.describe(waiting).position) == ("queued", 1)
     assert str(jobs.queue_message(waiting)) == "queued (1st in line)"
 
     baseline = jobs.submit(baseline_run_folder())
@@ -89,7 +89,7 @@ def test_a_baseline_starts_and_finishes_while_a_fine_tune_runs(easy_dataset, tin
     registry = Registry()
     assert registry.job(fine_tune["id"])["status"] == "running" and jobs._pid_alive(registry.job(fine_tune["id"])["pid"])
     assert registry.job(waiting["id"])["status"] == "queued"
-    assert (registry.root / "runs" / baseline["run_id"] / "model" / "labels.json").exists()
+    assert (registry.root / "runs" / baseline["target"] / "model" / "labels.json").exists()
 
 
 def test_each_lane_has_its_own_slots_and_line(easy_dataset, tiny_model_dir, fake_long_workers, monkeypatch):
@@ -98,7 +98,7 @@ def test_each_lane_has_its_own_slots_and_line(easy_dataset, tiny_model_dir, fake
     long_jobs = [jobs.submit(full_run(tiny_model_dir)) for _ in range(3)]
     quick_jobs = [jobs.submit(baseline_run_folder()) for _ in range(4)]
     described = [jobs.describe(Registry().job(j["id"])) for j in long_jobs + quick_jobs]
-    assert [(d["lane"], d["status"], d["position"]) for d in described] == [
+    assert [(d.lane, d.status, d.position) for d in described] == [
         ("long", "running", None), ("long", "queued", 1), ("long", "queued", 2),
         ("quick", "running", None), ("quick", "running", None), ("quick", "queued", 1), ("quick", "queued", 2)]
     assert [render(jobs.queue_message(j), "en") for j in long_jobs[1:]] == ["queued (1st in line)",
@@ -108,8 +108,8 @@ def test_each_lane_has_its_own_slots_and_line(easy_dataset, tiny_model_dir, fake
     assert sorted((j["lane"], j["info"]["slot"]) for j in running) == [("long", 0), ("quick", 0), ("quick", 1)]
 
     jobs.move(long_jobs[2]["id"], "up")  # reordering stays inside the lane
-    assert jobs.describe(Registry().job(long_jobs[2]["id"]))["position"] == 1
-    assert jobs.describe(Registry().job(quick_jobs[2]["id"]))["position"] == 1
+    assert jobs.describe(Registry().job(long_jobs[2]["id"])).position == 1
+    assert jobs.describe(Registry().job(quick_jobs[2]["id"])).position == 1
     jobs.cancel(quick_jobs[0]["id"])
     reap(quick_jobs[0]["id"])
     jobs.schedule()  # a finishing worker does this; here the stopped one could not
@@ -133,8 +133,8 @@ def test_a_missing_config_fails_the_job_with_a_message(workspace):
     registry.add_job("job_x", "train", "run_x", "/nowhere/config.json", None)
     jobs.schedule(registry)
     shown = jobs.describe(registry.job("job_x"), registry)
-    assert shown["status"] == "failed" and "config" in shown["error"]
-    assert "设置文件" in render(shown["error_message"], "zh")
+    assert shown.status == "failed" and "config" in shown.error
+    assert "设置文件" in render(shown.error_message, "zh")
 
 
 def test_small_scoring_jobs_and_baselines_take_the_quick_lane(workspace, tmp_path):

@@ -135,7 +135,7 @@ def test_resume_after_kill_gives_every_row_once(tiny_run, tmp_path):
     out = pd.read_parquet(tmp_path / "o.parquet")
     assert out["id"].astype(int).tolist() == list(range(3000))
     shown = jobs.describe(Registry().job(job["id"]))
-    assert shown["step"] == shown["total_steps"] == 3000
+    assert shown.done == shown.total == 3000 and shown.unit == "rows"
 
 
 def test_disk_full_while_scoring_keeps_the_scored_parts_and_resumes(baseline_run, tmp_path, monkeypatch):

@@ -151,4 +151,4 @@ def test_a_version_2_registry_gets_the_search_column_in_place(workspace):
     again = Registry()
     assert again.run("run_old")["search_id"] is None and again.search_runs("search_x") == []
     check = sqlite3.connect(again.path)
-    assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+    assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4

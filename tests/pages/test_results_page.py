@@ -144,7 +144,7 @@ def test_try_it_on_a_zero_shot_run_previews_edited_descriptions_and_saves_a_new_
     app.button(key="zs_save").click().run()
     assert any(": queued (1st in line)." in s.value for s in app.success)
     new = Registry().runs()[0]
-    assert new["id"] != folder.name and Registry().jobs()[0]["run_id"] == new["id"]
+    assert new["id"] != folder.name and Registry().jobs()[0]["target"] == new["id"]
 
 
 def test_a_zero_shot_run_started_from_a_file_offers_try_it_not_a_test_report(app):

@@ -33,7 +33,7 @@ def test_upload_score_and_see_summary_and_downloads(app, baseline_run):
     app.button(key="score_start").click().run()
     assert any(f"Started scoring “{name_of(baseline_run)} → shop.csv”" in s.value for s in app.success)
     job = [j for j in Registry().jobs() if j["kind"] == "score"][0]
-    assert job["id"] == job["run_id"]  # one id: the score id is the job id
+    assert job["id"] == job["target"]  # one id: the score id is the job id
     assert wait_done(job["id"]) == "succeeded"
     app.run()
     assert not app.exception

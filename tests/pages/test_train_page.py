@@ -72,7 +72,7 @@ def test_a_run_that_made_nothing_is_deleted_at_once(app, easy_dataset, monkeypat
     open_page(app, "pages/train.py")
     assert not any("for good" in w.value for w in app.warning)
     app.button(key=f"del_{job['run_id']}").click().run()
-    assert Registry().run(job["run_id"]) is None
+    assert Registry().run(job["target"]) is None
 
 
 def test_rename_on_the_page(app, baseline_run):

@@ -53,7 +53,7 @@ def test_scored_output_opens_from_its_link(app, baseline_run, tmp_path):
     folder = scoring.create_score(scoring.ScoreConfig(run_id=baseline_run, input=str(source), text_col="text"))
     job = jobs.submit(folder, kind="score")
     assert wait_done(job["id"]) == "succeeded"
-    score_id = Registry().job(job["id"])["run_id"]
+    score_id = Registry().job(job["id"])["target"]
     app.query_params["source"] = score_id
     open_page(app, "pages/trends.py")
     assert app.selectbox(key="trends_source_en").value == score_id

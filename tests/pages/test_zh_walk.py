@@ -179,7 +179,7 @@ def walk_home(tmp_path_factory):
                           "日期": [f"2026-03-{1 + i % 28:02d}" for i in range(200)]})
     source = home / "带日期的评论.csv"
     dated.to_csv(source, index=False)
-    folder = scoring.create_score(scoring.ScoreConfig(run_id=Registry().job(job["id"])["run_id"],
+    folder = scoring.create_score(scoring.ScoreConfig(run_id=Registry().job(job["id"])["target"],
                                                       input=str(source), text_col="评论"), lang="zh")
     assert wait_done(jobs.submit(folder, kind="score")["id"]) == "succeeded"
     yield home

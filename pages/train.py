@@ -19,6 +19,7 @@ from core.training import (
     validate,
 )
 from core.workspace import Registry
+from pages._jobcard import job_card
 from pages._search import search_section
 from pages._shared import chart, lang, show_error, start_run, t, through_app
 from pages._zeroshot import train_form as zeroshot_form
@@ -106,50 +107,25 @@ def launch(config: TrainConfig) -> None:
 SHOWN_RUNS = 10  # the newest runs get a live card; the Results page lists them all
 
 
-def state_text(status: str, info: jobs.Job | None) -> str:
-    """A run's state in words: "queued (2nd in line)", "running", "succeeded" ..."""
-    if info and status == "queued" and info.position:
-        return render(jobs.queue_message(info), lang())
-    return t(f"status.{status}")
-
-
 def run_card(run: dict, job: dict | None, registry: Registry) -> None:
-    """One run: name, state, progress, result, buttons; a run made by the CLI in the foreground has no job."""
+    """One run in the shared job card, plus rename and delete; a run made by the CLI in the
+    foreground has no job."""
     info = jobs.describe(job, registry) if job else None
-    status = info.status if info else run["status"]
-    head, buttons = st.columns([4, 2])
     by = f" · {t('train.by', user=run['created_by'])}" if run.get("created_by") else ""
-    head.markdown(f"**{run['name']}** · {t('train.status')}: **{state_text(status, info)}**")
-    lane = f" · {t('jobs.lane.quick')}" if info and info.lane == jobs.QUICK and status == "queued" else ""
-    head.caption(f"{t('runlist.created', when=format_timestamp(run['created_at'], lang()))}{by} · `{run['id']}`{lane}")
-    if info and info.total:
-        eta = " · " + t("train.eta", eta=format_duration(info.eta_s, lang())) if info.status == "running" else ""
-        head.progress(info.fraction, text=t("train.step", step=format_count(info.done),
-                                            total=format_count(info.total)) + eta)
+    result = None
     if run.get("accuracy") is not None:
         base = run.get("baseline_accuracy")
-        head.caption(t("train.test_accuracy", acc=f"{run['accuracy']:.3f}", base=f"{base:.3f}" if base is not None else "—"))
-    reason = (info and info.error_message) or run.get("reason")
-    if reason and status in jobs.RESUMABLE:
-        head.warning(t("train.error", error=render(reason, lang())))
-    try:
-        actions(run, status, info, buttons, registry)
-    except Exception as exc:  # another session may have acted first
-        show_error(exc)
+        result = t("train.test_accuracy", acc=f"{run['accuracy']:.3f}", base=f"{base:.3f}" if base is not None else "—")
+    status = info.status if info else run["status"]
+    job_card(info, title=run["name"], status=status, key=run["id"], result=result,
+             caption=f"{t('runlist.created', when=format_timestamp(run['created_at'], lang()))}{by} · `{run['id']}`",
+             reason=(info and info.error_message) or run.get("reason"),
+             extra=lambda place: run_actions(run, status, place, registry))
     details(run["id"], registry)
 
 
-def actions(run: dict, status: str, info: jobs.Job | None, place, registry: Registry) -> None:
+def run_actions(run: dict, status: str, place, registry: Registry) -> None:
     key = run["id"]
-    if info and status in jobs.ACTIVE and place.button(t("train.stop"), key=f"stop_{key}"):
-        jobs.cancel(info.id, registry)
-        st.rerun(scope="fragment")
-    if info and status == "queued" and place.button(t("train.up"), key=f"up_{key}"):
-        jobs.move(info.id, "up", registry)
-        st.rerun(scope="fragment")
-    if info and status in jobs.RESUMABLE and place.button(t("train.resume"), key=f"resume_{key}"):
-        jobs.resume(info.id, registry)
-        st.rerun(scope="fragment")
     with place.popover(t("runlist.rename_save"), icon=":material/edit:"), st.form(f"rename_form_{key}"):
         typed = st.text_input(t("runlist.rename"), value=run["name"] if run["custom_name"] else "",
                               placeholder=runs.auto_name(registry.run(key), lang()), help=t("runlist.rename_help"),

@@ -18,7 +18,7 @@ from core.i18n import DEFAULT_LANGUAGE, Message, msg, t
 from core.models import check_model, model_max_length
 from core.workspace import Registry, read_json
 
-METHODS = ("full", "lora", "baseline")
+METHODS = ("full", "lora", "baseline", "fewshot")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 DEVICES = ("auto", "cuda", "mps", "cpu")
 TRACKERS = {"none": None, "tensorboard": "tensorboard", "mlflow": "mlflow-skinny"}  # report_to → package

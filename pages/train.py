@@ -3,6 +3,8 @@ import streamlit as st
 from core import jobs, runs
 from core.datasets import list_datasets, load_rows
 from core.estimates import estimate_training
+from core.fewshot import SETTINGS as FEWSHOT_SETTINGS
+from core.fewshot import method_advice
 from core.figures import training_curves_figure
 from core.i18n import Message, format_count, format_duration, format_timestamp, render
 from core.language import language_mix, suggested_model, vocabulary_warning
@@ -46,11 +48,15 @@ def settings_form(cards: list[dict]) -> TrainConfig:
     names = [c["name"] for c in cards]
     c1, c2, c3 = st.columns(3)
     dataset = c1.selectbox(t("train.dataset"), names, key="train_dataset")
-    method = c2.radio(t("train.method"), ["full", "lora", "baseline"], key="train_method",
+    method = c2.radio(t("train.method"), ["full", "lora", "baseline", "fewshot"], key="train_method",
                       format_func=lambda m: t(f"train.method.{m}"), help=HELP["method"])
     preset = c3.radio(t("train.preset"), list(PRESETS), key="train_preset",
                       format_func=lambda p: t(f"train.preset.{p}"))
-    suggested, mix = dataset_language(next(c["id"] for c in cards if c["name"] == dataset))
+    card = next(c for c in cards if c["name"] == dataset)
+    advice = method_advice(card["split_counts"].get("train", {}), method)
+    if advice:
+        (st.warning if method == "fewshot" else st.info)(advice.render(lang()), icon=":material/lightbulb:")
+    suggested, mix = dataset_language(card["id"])
     choices = ["default", "multilingual", "custom"]
     choice = st.radio(t("train.model"), choices, horizontal=True, key="train_model_choice",
                       index=choices.index(suggested), format_func=lambda m: t(f"train.model_{m}"), help=HELP["model"])
@@ -58,7 +64,8 @@ def settings_form(cards: list[dict]) -> TrainConfig:
     model = choice
     if choice == "custom":
         model = st.text_input(t("train.model_path"), key="train_model_path").strip() or "default"
-    config = config_from_preset(preset, dataset=dataset, method=method, model=model)
+    method_defaults = FEWSHOT_SETTINGS if method == "fewshot" else {}
+    config = config_from_preset(preset, dataset=dataset, method=method, model=model, **method_defaults)
     variant = f"{preset}_{method}"  # new preset or method: fresh defaults in the form
     with st.expander(t("train.advanced")), st.form(f"advanced_{variant}"):
         values = {}

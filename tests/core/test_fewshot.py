@@ -83,6 +83,7 @@ def test_fewshot_is_recommended_below_100_examples_per_class_and_says_why():
 
 
 def test_a_tiny_bert_learns_the_easy_set_from_8_examples_per_class(few_dataset, tiny_model_dir):
+    from core import runs
     from core.predict import load_predictor
 
     folder = create_run(fewshot_config(tiny_model_dir))
@@ -92,6 +93,9 @@ def test_a_tiny_bert_learns_the_easy_set_from_8_examples_per_class(few_dataset, 
     assert metrics["pairs"] == 320 and metrics["steps"] == metrics["total_steps"] == 80  # 40 steps of 8 pairs, ×2
     assert metrics["trainable_parameters"] == metrics["total_parameters"] > 10_000
     assert read_json(folder / "status.json")["status"] == "succeeded"
+    listed = runs.list_runs()[0]
+    assert listed["method"] == "fewshot" and " · few-shot · " in listed["name"] and listed["accuracy"] >= 0.9
+    assert runs.evaluate_run(folder.name)["accuracy"] == metrics["test"]["accuracy"]
     events = read_progress(folder)
     names = [e["event"] for e in events]
     assert names[0] == "start" and "model" in names and "eval" in names and names[-1] == "done"

@@ -12,6 +12,12 @@ validation (200 rows of the validation split) is measured too and is what settin
 on. Prints one row per seed and the mean, side by side.
 
     python bench/bench_fewshot.py [--seeds 0 1 2] [--per-class 16] [--test-rows 1000]
+
+Measured (2 shared CPU cores, load ~9, one thread; the 1,000-row test sample; settings as above,
+none tuned): test accuracy, seeds 0 / 1 / 2 and mean ± spread —
+fewshot 0.662 / 0.676 / 0.726, 0.688 ± 0.028; full 0.577 / 0.563 / 0.565, 0.568 ± 0.006;
+baseline 0.620 / 0.575 / 0.579, 0.591 ± 0.020: fewshot leads by +9.7 points (target +5).
+A fewshot run took 8–12 minutes there (80 steps of 16 texts, then embedding 1,232 texts).
 """
 
 from __future__ import annotations

@@ -40,10 +40,14 @@ class EncoderSpec:
     max_length: int
 
 
-def encoder_spec(folder: Path, name: str = "") -> EncoderSpec:
-    """Pooling, prompts and length of a sentence-encoder folder; ConfigError for any other model."""
+def encoder_spec(folder: Path, name: str = "", default_pooling: str | None = None) -> EncoderSpec:
+    """Pooling, prompts and length of a sentence-encoder folder; ConfigError for any other model,
+    unless ``default_pooling`` is given: a plain encoder (no ``modules.json``) then gets that
+    pooling, as sentence-transformers gives a plain model mean pooling."""
     folder = Path(folder)
     modules = _read(folder / "modules.json") or []
+    if not modules and default_pooling:
+        return EncoderSpec(default_pooling, {}, model_max_length(folder))
     pooling_dir = next((m.get("path") for m in modules if str(m.get("type", "")).endswith("Pooling")), None)
     pooling_config = _read(folder / pooling_dir / "config.json") if pooling_dir else None
     modes = [mode for key, mode in POOLING_MODES.items() if (pooling_config or {}).get(key)]
@@ -71,14 +75,15 @@ class SentenceEncoder:
         self.folder, self.spec, self.model, self.tokenizer, self.device = folder, spec, model, tokenizer, device
 
     @classmethod
-    def load(cls, name: str) -> SentenceEncoder:
-        """``name`` as the Train page takes it: ``multilingual``, ``default``, a folder or a hub id."""
+    def load(cls, name: str, default_pooling: str | None = None) -> SentenceEncoder:
+        """``name`` as the Train page takes it: ``multilingual``, ``default``, a folder or a hub id
+        (``default_pooling``: see :func:`encoder_spec`)."""
         import torch
         from transformers import AutoModel, AutoTokenizer
         from transformers.utils import logging as hf_logging
 
         folder = check_model(name)
-        spec = encoder_spec(folder, name)
+        spec = encoder_spec(folder, name, default_pooling)
         hf_logging.set_verbosity_error()  # a sentence encoder has no pooler weights: expected, not news
         hf_logging.disable_progress_bar()
         model = AutoModel.from_pretrained(folder, use_safetensors=True, dtype=torch.float32,
@@ -151,10 +156,15 @@ class SentenceEncoder:
                 input_ids, mask = input_ids.to(self.device), mask.to(self.device)
                 with torch.autocast(self.device.type, dtype=autocast, enabled=autocast is not None):
                     hidden = self.model(input_ids=input_ids, attention_mask=mask).last_hidden_state.float()
-                if self.spec.pooling == "cls":
-                    vectors = hidden[:, 0]
-                else:
-                    weights = mask.unsqueeze(-1).float()
-                    vectors = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)
-                out[idx] = vectors.cpu().numpy()
+                out[idx] = pool(hidden, mask, self.spec.pooling).cpu().numpy()
         return out
+
+
+def pool(hidden: Any, mask: Any, pooling: str) -> Any:
+    """One vector per row of a (rows, tokens, dim) tensor: the first token's (``cls``) or the
+    mean over the tokens the mask keeps (``mean``). Not normalised. Few-shot training calls it
+    with gradients on."""
+    if pooling == "cls":
+        return hidden[:, 0]
+    weights = mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)

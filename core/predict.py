@@ -1,8 +1,9 @@
 """Loading a trained run's model and predicting class probabilities for texts.
 
 One interface for every kind of run: a transformer folder (safetensors, loaded without
-``trust_remote_code``), a TF-IDF baseline (safetensors + JSON, never pickled), or zero-shot
-label vectors over a sentence encoder (``core.zeroshot``).
+``trust_remote_code``), a TF-IDF baseline (safetensors + JSON, never pickled), zero-shot
+label vectors over a sentence encoder (``core.zeroshot``), or a few-shot tuned encoder with a
+logistic-regression head (``core.fewshot``).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ class Predictor:
 
     def predict_proba(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
         texts = [t if isinstance(t, str) else "" for t in texts]
-        if self.kind != "transformer":  # baseline, zeroshot: the backend predicts itself
+        if self.kind != "transformer":  # baseline, zeroshot, fewshot: the backend predicts itself
             return self.backend.predict_proba(texts)
         from core.modeling.encoding import encode_texts, predict_proba
 
@@ -84,6 +85,10 @@ def load_predictor(run_id: str, registry: Registry | None = None) -> Predictor:
         from core.zeroshot import predictor_of
 
         return predictor_of(folder)
+    if meta.get("kind") == "fewshot":
+        from core.fewshot import predictor_of as fewshot_predictor
+
+        return fewshot_predictor(folder)
     return load_transformer(folder, meta)
 
 

@@ -8,6 +8,7 @@ from core import data as core_data
 from core import i18n
 from core.datasets import list_datasets, load_rows, remove_dataset, save_dataset
 from core.exporting import to_csv_bytes
+from core.fewshot import method_advice
 from core.figures import class_balance_figure, text_length_figure
 from core.i18n import Message
 from core.language import language_mix
@@ -138,6 +139,9 @@ def show_report(prepared: core_data.PreparedDataset) -> None:
     if report.split_counts:
         right.markdown(f"**{t('data.balance')}**")
         chart(class_balance_figure(report.split_counts, report.labels, lang()), "balance", right)
+        advice = method_advice(report.split_counts.get("train", {}))
+        if advice:
+            st.info(render(advice), icon=":material/lightbulb:")
     if len(prepared.frame):
         st.markdown(f"**{t('data.lengths')}**")
         chart(text_length_figure(prepared.frame["text"].str.len(), lang()), "lengths")

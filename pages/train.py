@@ -3,6 +3,7 @@ import streamlit as st
 from core import jobs, runs
 from core.datasets import list_datasets, load_rows
 from core.estimates import estimate_training
+from core.fewshot import method_advice
 from core.figures import training_curves_figure
 from core.i18n import Message, format_count, format_duration, format_timestamp, render
 from core.language import language_mix, suggested_model, vocabulary_warning
@@ -58,6 +59,9 @@ def settings_form(cards: list[dict]) -> TrainConfig | None:
     preset = "quick" if method == "zeroshot" else c3.radio(t("train.preset"), list(PRESETS), key="train_preset",
                                                            format_func=lambda p: t(f"train.preset.{p}"))
     card = next(c for c in cards if c["name"] == dataset)
+    advice = method_advice(card["split_counts"].get("train", {}), method)
+    if advice:
+        (st.warning if method == "fewshot" else st.info)(advice.render(lang()), icon=":material/lightbulb:")
     suggested, mix = dataset_language(card["id"])
     choices = ["default", "multilingual", "custom"]
     choice = st.radio(t("train.model"), choices, horizontal=True, key="train_model_choice",

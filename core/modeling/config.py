@@ -20,7 +20,7 @@ from core.modeling.pooling import chosen_pooling, mean_layer_fits
 from core.models import check_model, model_max_length
 from core.workspace import Registry, read_json
 
-METHODS = ("full", *ADAPTER_METHODS, "baseline")
+METHODS = ("full", *ADAPTER_METHODS, "fewshot", "baseline")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 POOLINGS = ("auto", "mean", "cls")
 DEVICES = ("auto", "cuda", "mps", "cpu")
@@ -113,12 +113,21 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
+def _method_settings() -> dict[str, dict[str, Any]]:
+    from core.fewshot import SETTINGS as FEWSHOT  # pair training: 1 epoch, small steps, batches of pairs
+
+    return {**{m: {"learning_rate": lr} for m, lr in LEARNING_RATES.items()}, "fewshot": dict(FEWSHOT)}
+
+
+METHOD_SETTINGS = _method_settings()
+
+
 def config_from_preset(preset: str, **overrides: Any) -> TrainConfig:
-    """The preset's values, the method's usual learning rate (adapters need larger steps than full
-    fine-tuning), then every override that is not None."""
+    """The preset's values, the method's own settings (adapters need larger steps than full
+    fine-tuning; fewshot trains pairs for one epoch), then every override that is not None."""
     if preset and preset not in PRESETS:
         raise ConfigError("train.err.unknown_preset", preset=preset, presets=", ".join(PRESETS))
-    method = {"learning_rate": LEARNING_RATES[overrides["method"]]} if overrides.get("method") in LEARNING_RATES else {}
+    method = METHOD_SETTINGS.get(overrides.get("method"), {})
     values = {**(PRESETS.get(preset, {})), **method, "preset": preset,
               **{k: v for k, v in overrides.items() if v is not None}}
     return TrainConfig.from_dict(values)
@@ -230,7 +239,7 @@ def _data_problems(config: TrainConfig, train_counts: dict[str, int]) -> list[Me
         train_rows = config.per_class * len(train_counts)
     if config.limit:
         train_rows = min(train_rows, config.limit)
-    if config.batch_size > train_rows:
+    if config.batch_size > train_rows and config.method != "fewshot":  # fewshot batches pairs, not rows
         out.append(msg("train.err.batch_larger_than_data", value=config.batch_size, rows=train_rows,
                        suggest=max(1, train_rows // 4)))
     missing = [lab for lab, n in train_counts.items() if n == 0]

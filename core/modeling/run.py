@@ -89,9 +89,14 @@ def _run(folder: Path, config: TrainConfig, registry: Registry, progress: Progre
         progress.event("baseline", test=baseline[1])
     if config.method == "baseline":
         return _finish_baseline(folder, splits, labels, baseline, progress, started)
+    log = RunLog(progress, folder, config.seed, judge=judge)
+    if config.method == "fewshot":  # minutes of pair training: a resumed run starts again
+        from core.fewshot import run_fewshot
+
+        out = run_fewshot(folder, config, splits, labels, log, stop, baseline and baseline[1], started)
+        return out if stop.stopped_at is None else _cancelled(progress, stop, "fewshot.reason.stopped")
     from core.modeling.trainer import fine_tune  # torch and transformers load only for fine-tuning
 
-    log = RunLog(progress, folder, config.seed, judge=judge)
     tuned = fine_tune(config, folder, splits, labels, log, stop, resume)
     if log.pruned_at is not None:  # the search gave up on these settings: no model is saved
         reason = msg("train.reason.pruned")
@@ -99,10 +104,7 @@ def _run(folder: Path, config: TrainConfig, registry: Registry, progress: Progre
         progress.event("pruned", step=log.pruned_at)
         return {"status": "pruned", "history": log.history}
     if stop.stopped_at is not None:
-        reason = msg("train.reason.stopped")
-        progress.status("cancelled", step=stop.stopped_at, reason=str(reason), reason_message=reason.to_dict())
-        progress.event("stopped", step=stop.stopped_at)
-        return {"status": "cancelled"}
+        return _cancelled(progress, stop)
     if not progress.main:
         return {}
     if tuned.steps < tuned.total_steps:  # the early-stopping callback ended training
@@ -120,6 +122,13 @@ def peak_memory_mb(device: str) -> int:
         return round(torch.cuda.max_memory_allocated() / 2**20)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
     return round(peak / (2**20 if sys.platform == "darwin" else 2**10))
+
+
+def _cancelled(progress: ProgressWriter, stop: StopFlag, reason_id: str = "train.reason.stopped") -> dict[str, Any]:
+    reason = msg(reason_id)
+    progress.status("cancelled", step=stop.stopped_at, reason=str(reason), reason_message=reason.to_dict())
+    progress.event("stopped", step=stop.stopped_at)
+    return {"status": "cancelled"}
 
 
 def _fit_baseline(splits: dict[str, pd.DataFrame], labels: list[str]) -> tuple[BaselineModel, dict, np.ndarray]:

@@ -198,8 +198,19 @@ def estimate_training(config: Any, registry: Registry | None = None,
         eval_rate = rate * EVAL_SPEEDUP
     startups = [m.startup_s for m in used if m.startup_s is not None]
     startup = statistics.median(startups) if startups else GUESS_STARTUP_S.get(device, GUESS_STARTUP_S["cpu"])
-    seconds = startup + rows * config.epochs / rate + evaluation_texts(config.to_dict(), counts, rows) / eval_rate
+    seconds = startup + training_texts(config, rows) / rate + evaluation_texts(config.to_dict(), counts, rows) / eval_rate
+    if config.method == "fewshot":  # the training rows are embedded once more for the head
+        seconds += rows / eval_rate
     return Estimate(seconds, basis, len(used), device, rate, rows)
+
+
+def training_texts(config: Any, rows: int) -> int:
+    """Texts the training passes read: rows × epochs, or for fewshot both texts of every pair."""
+    if config.method == "fewshot":
+        from core.fewshot import pair_count
+
+        return 2 * pair_count(rows)[0] * config.epochs
+    return rows * config.epochs
 
 
 def _estimate_baseline(rows: int, history: list[Measured]) -> Estimate:

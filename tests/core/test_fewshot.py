@@ -192,3 +192,26 @@ def test_real_minilm_with_8_examples_per_class(few_dataset, monkeypatch):
     metrics = run_training(folder)
     assert metrics["pairs"] == 160 and metrics["steps"] == 20 and metrics["test"]["accuracy"] >= 0.9
     assert json.loads((folder / "model" / "encoder" / "config.json").read_text())["num_hidden_layers"] == 6
+
+
+def test_the_estimate_counts_pairs_for_fewshot(easy_dataset):
+    """Fewshot reads two texts per pair (20 pairs per example, capped), not rows × epochs."""
+    from core.estimates import Measured, estimate_training
+    from core.training import TrainConfig
+
+    earlier = [Measured("r1", "default", "fewshot", 128, "cpu", 10.0, 40.0, 0.0, None, 100)]
+    config = TrainConfig(dataset=easy_dataset, method="fewshot", epochs=1, max_length=128, device="cpu")
+    estimate = estimate_training(config, history=earlier)
+    rows = estimate.train_rows
+    pairs = min(20 * rows, 5000)
+    assert estimate.basis == "measured"
+    assert abs(estimate.seconds - (2 * pairs / 10.0 + rows / 40.0 + _eval_texts(config, rows) / 40.0)) < 1e-6
+
+
+def _eval_texts(config, rows):
+    from core.estimates import evaluation_texts
+    from core.workspace import Registry
+
+    card = Registry().dataset(config.dataset)
+    counts = {split: sum(c.values()) for split, c in card["card"]["split_counts"].items()}
+    return evaluation_texts(config.to_dict(), counts, rows)

@@ -287,7 +287,13 @@ def _scored_chunks(config: ScoreConfig, source: RayInput, counts: list[int], don
 
     from core.ray_workers import ScoreInputDatasource, ScoreWorker
 
-    DataContext.get_current().enable_progress_bars = False  # progress goes to the job's status instead
+    context = DataContext.get_current()
+    context.enable_progress_bars = False  # progress goes to the job's status instead
+    # Ray Data joins a read task's chunks into blocks of up to 128 MiB, and an actor scores one
+    # block per call: one file would then go to one actor, with no progress until it is done.
+    # Blocks of about one chunk spread the rows over every actor and report every few seconds.
+    first = next(iter_chunks(source.files[0], config.chunk_rows))
+    context.target_max_block_size = max(64 * 1024, int(first.memory_usage(deep=True).sum()))
     logging.getLogger("ray.data").setLevel(logging.WARNING)
     model = ray.put(model_files(require_finished(config.run_id) / "model"))
     firsts = [sum(counts[:i]) for i in range(len(counts))]

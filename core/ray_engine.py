@@ -360,6 +360,8 @@ def _run_on_cluster(config: ScoreConfig, source: RayInput, counts: list[int], pr
     """Connect, check the cluster, score what is left; a result when the job ends early."""
     ray = require_ray()
     connected = connect(config.address)
+    # ray.init makes SIGTERM exit the driver at once; the page's Stop must end the job cleanly
+    signal.signal(signal.SIGTERM, lambda *_: stop.update(requested=True))
     try:
         labels = read_json(require_finished(config.run_id) / "model" / "labels.json", {}) or {}
         check_packages(required_packages(labels.get("kind", "transformer")))

@@ -18,6 +18,7 @@ Workers must be able to read the input paths (a shared filesystem on a multi-nod
 from __future__ import annotations
 
 import glob
+import itertools
 import logging
 import os
 import signal
@@ -296,7 +297,7 @@ def _scored_chunks(config: ScoreConfig, source: RayInput, counts: list[int], don
     context.target_max_block_size = max(64 * 1024, int(first.memory_usage(deep=True).sum()))
     logging.getLogger("ray.data").setLevel(logging.WARNING)
     model = ray.put(model_files(require_finished(config.run_id) / "model"))
-    firsts = [sum(counts[:i]) for i in range(len(counts))]
+    firsts = [0, *itertools.accumulate(counts)][:-1]  # each file's first row id
     # reads ask for no CPU: with one actor per CPU (2 workers on 2 cores) a read asking for any
     # would wait for a free CPU forever; parsing is light beside the model
     data = ray.data.read_datasource(ScoreInputDatasource([str(f) for f in source.files], firsts, counts,

@@ -19,10 +19,11 @@ from core.errors import ConfigError, DataError  # noqa: E402
 from core.scoring import ScoreConfig, create_score, run_scoring  # noqa: E402
 from core.workspace import read_json  # noqa: E402
 from tests.conftest import easy_rows  # noqa: E402
+from tests.core import test_scoring  # noqa: E402
 from tests.core.test_jobs import wait_done, wait_for  # noqa: E402
-from tests.core.test_scoring import tiny_run  # noqa: E402, F401  (a fixture)
 
 pytestmark = pytest.mark.timeout(600)
+tiny_run = test_scoring.tiny_run  # the scoring tests' fixture: a 2-layer BERT run
 
 
 @pytest.fixture(scope="session")
@@ -110,7 +111,7 @@ def map_worker_pids() -> list[int]:
 def test_worker_killed_mid_run_still_gives_every_row_exactly_once(ray_cluster, tiny_run, tmp_path):
     source = tmp_path / "big.csv"
     tricky_frame(12_000).to_csv(source, index=False)
-    folder = ray_engine.create_ray_score(ScoreConfig(run_id=tiny_run, input=str(source), chunk_rows=150))
+    folder = ray_engine.create_ray_score(ScoreConfig(run_id=tiny_run, input=str(source), chunk_rows=150, fast=True))
     killed = {}
 
     def kill_one_actor():
@@ -127,6 +128,7 @@ def test_worker_killed_mid_run_still_gives_every_row_exactly_once(ray_cluster, t
     assert killed["status"] == "running" and 0 < killed["rows_done"] < 12_000  # killed mid-run
     out = pd.read_parquet(folder / "scored.parquet")
     assert summary["rows"] == 12_000 and out["id"].tolist() == [str(i) for i in range(12_000)]
+    assert summary["fast"] and 0 <= summary["fast_agreement"] <= 1  # int8 on the workers, measured as locally
 
 
 def test_job_shows_progress_stops_and_resumes_like_a_local_one(ray_cluster, tiny_run, tmp_path):

@@ -275,14 +275,19 @@ def public_url() -> str:
     ``public_url`` in the secrets' ``[opinionlab]`` section, else this machine's default."""
     if os.environ.get("OPINIONLAB_PUBLIC_URL"):
         return os.environ["OPINIONLAB_PUBLIC_URL"].rstrip("/")
+    return (opinionlab_setting("public_url") or "http://127.0.0.1:8501").rstrip("/")
+
+
+def opinionlab_setting(key: str) -> str:
+    """A value of the secret files' ``[opinionlab]`` section ('' when unset); earlier files win."""
     for path in secret_files():
         try:
             section = tomllib.loads(path.read_text(encoding="utf-8")).get("opinionlab") or {}
         except (OSError, tomllib.TOMLDecodeError):
             continue
-        if isinstance(section, dict) and section.get("public_url"):
-            return str(section["public_url"]).rstrip("/")
-    return "http://127.0.0.1:8501"
+        if isinstance(section, dict) and section.get(key):
+            return str(section[key])
+    return ""
 
 
 # ----------------------------------------------------------------------------------------

@@ -403,7 +403,7 @@ SCORE_VERBS = {"list": "list [--json]", "rename": "rename SCORE_ID NEW NAME", "d
 
 def _score_worker(args: argparse.Namespace) -> tuple[dict[str, Any], Path]:
     """A worker (or a shard) of an existing scoring job."""
-    from core import jobs, scoring
+    from core import jobs
     from core.workspace import Registry, read_json
 
     registry = Registry()
@@ -411,7 +411,7 @@ def _score_worker(args: argparse.Namespace) -> tuple[dict[str, Any], Path]:
         _lower_priority()
     folder = Path(args.config).parent
     try:
-        result = scoring.run_scoring(folder, scoring.parse_shard(args.shard))
+        result = _run_score(folder, args.shard)
     except BaseException as exc:
         if args.job:
             jobs.finish(args.job, "failed", str(exc), registry)
@@ -420,6 +420,33 @@ def _score_worker(args: argparse.Namespace) -> tuple[dict[str, Any], Path]:
         state = (read_json(folder / "status.json", {}) or {}).get("status", "failed")
         jobs.finish(args.job, "succeeded" if state == "succeeded" else state, None, registry)
     return result, folder
+
+
+def _run_score(folder: Path, shard: str | None) -> dict[str, Any]:
+    """Score with the engine the job was created for."""
+    from core import scoring
+    from core.workspace import read_json
+
+    if scoring.ScoreConfig.from_dict(read_json(folder / "score.json")).engine != "ray":
+        return scoring.run_scoring(folder, scoring.parse_shard(shard))
+    if shard:
+        raise OpinionLabError("ray.err.shard")
+    from core import ray_engine
+
+    return ray_engine.run_ray_scoring(folder)
+
+
+def _engine_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The Ray engine's settings of ``score`` (refused without ``--engine ray``)."""
+    given = {"address": args.address, "workers": args.workers, "gpus_per_worker": args.gpus_per_worker}
+    if args.engine != "ray":
+        if any(v is not None for v in given.values()):
+            raise OpinionLabError("ray.err.engine_options")
+        return {}
+    from core import ray_engine
+
+    return {"engine": "ray", "address": ray_engine.configured_address() if args.address is None else args.address,
+            "workers": 2 if args.workers is None else args.workers, "gpus_per_worker": args.gpus_per_worker or 0.0}
 
 
 def cmd_score(args: argparse.Namespace) -> int:
@@ -439,8 +466,13 @@ def cmd_score(args: argparse.Namespace) -> int:
         config = scoring.ScoreConfig(run_id=args.run, input=args.input, output=args.output or "",
                                      text_col=args.text_col or "", fast=args.fast, batch_size=args.batch_size,
                                      chunk_rows=args.chunk_rows, overwrite=args.overwrite,
-                                     csv_guard=not args.unchanged_csv, name=args.name or "")
-        folder = scoring.create_score(config, registry, _lang(args))
+                                     csv_guard=not args.unchanged_csv, name=args.name or "", **_engine_options(args))
+        if config.engine == "ray":
+            from core import ray_engine
+
+            folder = ray_engine.create_ray_score(config, registry, _lang(args))
+        else:
+            folder = scoring.create_score(config, registry, _lang(args))
         if args.create_only:  # for sharded runs: each worker then runs --config ... --shard i/n
             _emit({"score_id": folder.name, "name": config.name, "config": str(folder / "score.json")}, args.json,
                   [f"Created {folder.name} ({config.name}): run each shard with --config {folder / 'score.json'} "
@@ -452,7 +484,7 @@ def cmd_score(args: argparse.Namespace) -> int:
             _emit({**job, "score_id": folder.name, "name": config.name}, args.json,
                   [f"Submitted scoring job {job['id']} ({config.name}): {job['status']}"])
             return EXIT_OK
-        result = scoring.run_scoring(folder, scoring.parse_shard(args.shard))
+        result = _run_score(folder, args.shard)
     if result.get("status") in ("partial", "cancelled"):
         _emit(result, args.json, [f"Scoring {result['status']}: {folder.name}"])
         return EXIT_OK
@@ -955,7 +987,8 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("run", nargs="?", help="the run whose model scores; or list | rename SCORE_ID NAME | "
                                               "delete SCORE_ID")
     score.add_argument("values", nargs="*", help=argparse.SUPPRESS)
-    score.add_argument("--input", help="CSV, TSV, Excel, JSON Lines or Parquet")
+    score.add_argument("--input", help="CSV, TSV, Excel, JSON Lines or Parquet; with --engine ray also a folder "
+                                        "or a glob of CSV/TSV/Parquet files")
     score.add_argument("--output", help="where to write: .csv, .parquet or .xlsx")
     score.add_argument("--name", help="a readable name (default: model → input file)")
     score.add_argument("--text-col", dest="text_col")
@@ -968,6 +1001,12 @@ def build_parser() -> argparse.ArgumentParser:
                             "spreadsheets: cells they would run as formulas get a leading apostrophe)")
     score.add_argument("--background", action="store_true", help="submit as a background job")
     score.add_argument("--shard", help="i/n: score every n-th chunk starting at i (several workers)")
+    score.add_argument("--engine", choices=["local", "ray"], default="local",
+                       help="local: this process (default); ray: an actor pool on a Ray cluster")
+    score.add_argument("--address", help="ray: auto | HOST:6379 | ray://HOST:10001 (default: the configured "
+                                          "OPINIONLAB_RAY_ADDRESS, else a Ray started on this machine)")
+    score.add_argument("--workers", type=int, help="ray: actors that each load the model once (default 2)")
+    score.add_argument("--gpus-per-worker", dest="gpus_per_worker", type=float, help="ray: GPUs per actor (default 0)")
     score.add_argument("--create-only", dest="create_only", action="store_true",
                        help="only create the scoring job (for sharded workers)")
     score.add_argument("--yes", action="store_true", help="score delete: confirm (without it, says what would go)")

@@ -75,7 +75,11 @@ def require_finished(run_id: str, registry: Registry | None = None) -> Path:
 
 
 def load_predictor(run_id: str, registry: Registry | None = None) -> Predictor:
-    folder = require_finished(run_id, registry) / "model"
+    return load_model_folder(require_finished(run_id, registry) / "model")
+
+
+def load_model_folder(folder: Path) -> Predictor:
+    """The predictor of a run's model folder, wherever it lies (a Ray worker gets a copy of it)."""
     meta = read_json(folder / "labels.json", {})
     if meta.get("kind") == "baseline":
         from core.baseline import BaselineModel

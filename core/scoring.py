@@ -63,6 +63,12 @@ class ScoreConfig:
         "help": "The input as the person knows it (the uploaded file's name, a dataset); shown, never a path."})
     created_at: float = field(default=0.0, metadata={"help": "When the job was created (epoch seconds)."})
     score_id: str = field(default="", metadata={"help": "Set when the job is created; also its job's id."})
+    engine: str = field(default="local", metadata={
+        "help": "'local' scores in this process; 'ray' on a Ray cluster (core.ray_engine)."})
+    address: str = field(default="", metadata={
+        "help": "Ray only: 'auto', 'HOST:6379' or 'ray://HOST:10001'; empty starts Ray on this machine."})
+    workers: int = field(default=2, metadata={"help": "Ray only: actors that each load the model once. 1-1000."})
+    gpus_per_worker: float = field(default=0.0, metadata={"help": "Ray only: GPUs per actor; 0 = CPU. 0-8."})
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -225,15 +231,17 @@ def check_texts(config: ScoreConfig, source: Path) -> None:
                         filename=source.name, columns=columns)
 
 
-def create_score(config: ScoreConfig, registry: Registry | None = None, lang: str = "en") -> Path:
+def create_score(config: ScoreConfig, registry: Registry | None = None, lang: str = "en",
+                 sample: Path | None = None) -> Path:
     """Check the inputs and write the job's folder with its config and its readable name (made
-    in ``lang``, the language of the person who starts it; editable afterwards)."""
+    in ``lang``, the language of the person who starts it; editable afterwards). ``sample`` is
+    the file whose first rows are checked when the input names several (a folder, a glob)."""
     from core.predict import require_finished
     from core.runs import list_runs
 
     registry = registry or Registry()
     require_finished(config.run_id, registry)
-    source = Path(config.input)
+    source = Path(sample or config.input)
     if not source.is_file():
         raise DataError("score.err.no_input", path=config.input)
     _check_output(config)

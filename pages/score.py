@@ -2,7 +2,7 @@ import os
 
 import streamlit as st
 
-from core import exporting, i18n, jobs, scores, scoring
+from core import exporting, i18n, jobs, ray_engine, scores, scoring
 from core.data import FORMATS, detect_columns
 from core.datasets import list_datasets
 from core.figures import label_distribution_figure
@@ -67,15 +67,31 @@ def launch(run_id: str, chosen: tuple) -> None:
     text_col = st.selectbox(t("score.text_col"), columns, index=columns.index(detected),
                             key=f"score_col_{path or value}")
     fast = st.toggle(t("score.fast"), key="score_fast")
+    engine = choose_engine()
     if st.button(t("score.start"), type="primary", key="score_start"):
         config = scoring.ScoreConfig(run_id=run_id, input=path or str(scoring.stage_dataset(value)),
-                                     text_col=text_col, fast=fast, source_name=source_name)
-        folder = scoring.create_score(config, lang=lang())
+                                     text_col=text_col, fast=fast, source_name=source_name, **engine)
+        create = ray_engine.create_ray_score if engine else scoring.create_score
+        folder = create(config, lang=lang())
         job = jobs.submit(folder, created_by=st.session_state.get("user"), kind="score", job_id=folder.name)
         if job["status"] == "queued":  # say so: a queued job announced as started is not true
             st.info(t("score.queued", name=config.name, place=jobs.queue_message(job)))
         else:
             st.success(t("score.started", name=config.name))
+
+
+def choose_engine() -> dict:
+    """This machine, or the configured Ray cluster (offered only when an address is configured)."""
+    engines = ray_engine.engines()
+    if len(engines) == 1:
+        return {}
+    address = ray_engine.configured_address()
+    engine = st.radio(t("ray.engine"), engines, horizontal=True, key="score_engine",
+                      format_func=lambda e: t(f"ray.engine_{e}", address=address))
+    if engine == "local":
+        return {}
+    workers = st.number_input(t("ray.workers"), 1, 1000, 2, key="score_workers", help=t("ray.workers_help"))
+    return {"engine": "ray", "address": address, "workers": int(workers)}
 
 
 def progress_line(entry: scores.ScoreEntry) -> None:

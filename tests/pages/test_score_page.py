@@ -143,3 +143,28 @@ def test_scoring_the_same_upload_again_after_deleting_its_output(app, baseline_r
     assert not app.error and not app.exception
     second = [j for j in Registry().jobs() if j["kind"] == "score"][0]["id"]
     assert second != first and wait_done(second) == "succeeded"
+
+
+def test_ray_engine_is_offered_only_with_an_address_and_an_unreachable_one_says_so(app, baseline_run, monkeypatch,
+                                                                                  tmp_path):
+    import socket
+
+    monkeypatch.delenv("OPINIONLAB_RAY_ADDRESS", raising=False)
+    monkeypatch.setenv("OPINIONLAB_SECRETS", str(tmp_path / "none.toml"))
+    open_page(app, "pages/score.py")
+    data = pd.DataFrame({"comment": [t for t, _ in easy_rows(5)]}).to_csv(index=False).encode()
+    app.file_uploader(key="score_upload").set_value(("shop.csv", data, "text/csv")).run()
+    assert not any(r.key == "score_engine" for r in app.radio)
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setenv("OPINIONLAB_RAY_ADDRESS", f"127.0.0.1:{port}")
+    app.run()
+    engine = app.radio(key="score_engine")
+    assert engine.options == ["This machine", f"Ray cluster (127.0.0.1:{port})"]
+    engine.set_value("ray").run()
+    app.number_input(key="score_workers").set_value(3).run()
+    app.button(key="score_start").click().run()
+    assert not app.exception
+    assert any(f"127.0.0.1:{port} did not answer" in e.value for e in app.error)
+    assert not Registry().jobs()

@@ -8,6 +8,7 @@ from core.datasets import list_datasets
 from core.figures import label_distribution_figure
 from core.runs import list_runs
 from core.workspace import Registry
+from pages._jobcard import job_card
 from pages._shared import chart, keep_choice, lang, show_error, t, through_app
 
 through_app(__file__)
@@ -94,32 +95,16 @@ def choose_engine() -> dict:
     return {"engine": "ray", "address": address, "workers": int(workers)}
 
 
-def progress_line(entry: scores.ScoreEntry) -> None:
-    """Rows done of the file's data rows, the recent rate and the time left."""
-    if entry.status == "running" and not entry.total_rows:
-        st.caption(t("score.counting"))
-        return
-    if not entry.total_rows:
-        return
-    done = min(entry.rows_done, entry.total_rows)
-    text = t("score.rows", done=i18n.format_count(done), total=i18n.format_count(entry.total_rows))
-    if entry.status == "running" and entry.rows_per_s:
-        text += " · " + t("unit.rows_per_s", n=f"{entry.rows_per_s:,.1f}")
-        if entry.eta_s is not None:
-            text += " · " + t("score.eta", eta=i18n.format_duration(entry.eta_s, lang()))
-    st.progress(done / entry.total_rows, text=text)
-
-
-def delete_with_confirmation(entry: scores.ScoreEntry) -> None:
+def delete_with_confirmation(entry: scores.ScoreEntry, place=st) -> None:
     """Delete asks first, naming the rows and files that go."""
     if st.session_state.get("score_confirm") != entry.id:
-        if st.button(t("score.delete"), key=f"sdel_{entry.id}", icon=":material/delete:"):
+        if place.button(t("score.delete"), key=f"sdel_{entry.id}", icon=":material/delete:"):
             st.session_state["score_confirm"] = entry.id
             st.rerun()
         return
     registry = Registry()
-    st.warning(i18n.render(scores.removal_plan(entry.id, registry).message(registry.root), lang()))
-    yes, no = st.columns(2)
+    place.warning(i18n.render(scores.removal_plan(entry.id, registry).message(registry.root), lang()))
+    yes, no = place.columns(2)
     deleted = False
     if yes.button(t("score.delete_yes"), key=f"sdel_yes_{entry.id}", type="primary"):
         try:
@@ -134,20 +119,16 @@ def delete_with_confirmation(entry: scores.ScoreEntry) -> None:
         st.rerun()
 
 
-def job_card(entry: scores.ScoreEntry) -> None:
+def score_card(entry: scores.ScoreEntry) -> None:
+    """One scoring job in the shared job card (the same as the Train page's), plus delete."""
+    registry = Registry()
+    row = registry.job(entry.job_id) if entry.job_id else None
     with st.container(border=True):
-        st.markdown(t("score.card_title", name=entry.name, status=t(f"status.{entry.status}")))
-        st.caption(t("score.card_caption", model=entry.model, source=entry.source_name, id=entry.id,
-                     created=i18n.format_timestamp(entry.created_at, lang())))
-        progress_line(entry)
-        if entry.error:
-            st.warning(t("score.reason", error=i18n.render(entry.error, lang())))
-        if entry.job_id and entry.status in jobs.ACTIVE and st.button(t("score.stop"), key=f"sstop_{entry.id}"):
-            jobs.cancel(entry.job_id)
-        if entry.job_id and entry.status in jobs.RESUMABLE and st.button(t("score.resume"), key=f"sres_{entry.id}"):
-            jobs.resume(entry.job_id)
-        if entry.status not in jobs.ACTIVE:
-            delete_with_confirmation(entry)
+        job_card(jobs.describe(row, registry) if row else None, title=entry.name, status=entry.status,
+                 key=entry.id, reason=entry.error,
+                 caption=t("score.card_caption", model=entry.model, source=entry.source_name, id=entry.id,
+                           created=i18n.format_timestamp(entry.created_at, lang())),
+                 extra=lambda place: None if entry.status in jobs.ACTIVE else delete_with_confirmation(entry, place))
 
 
 @st.fragment(run_every=2)
@@ -162,7 +143,7 @@ def live_jobs() -> None:
         st.session_state["score_done"] = done
         st.rerun()
     for entry in shown:
-        job_card(entry)
+        score_card(entry)
 
 
 @st.cache_resource(max_entries=2, show_spinner=False)

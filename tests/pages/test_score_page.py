@@ -93,7 +93,7 @@ def test_a_running_job_shows_rows_rate_and_time_left(app, baseline_run, tmp_path
     open_page(app, "pages/score.py")
     bars = app.get("progress")
     assert [b.proto.text for b in bars] == ["1,200 of 3,432 rows · 58.6 rows/s · about 38 s left"]
-    assert any(b.key.startswith("sstop_") for b in app.button) and not any(b.key.startswith("sdel_") for b in app.button)
+    assert any(b.key.startswith("stop_") for b in app.button) and not any(b.key.startswith("sdel_") for b in app.button)
     app.session_state["lang"] = "zh"
     app.run()
     assert [b.proto.text for b in app.get("progress")] == ["1,200 / 3,432 行 · 58.6 行/秒 · 预计还需 38 秒"]

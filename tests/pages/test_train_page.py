@@ -71,7 +71,7 @@ def test_a_run_that_made_nothing_is_deleted_at_once(app, easy_dataset, monkeypat
     jobs.cancel(job["id"])
     open_page(app, "pages/train.py")
     assert not any("for good" in w.value for w in app.warning)
-    app.button(key=f"del_{job['run_id']}").click().run()
+    app.button(key=f"del_{job['target']}").click().run()
     assert Registry().run(job["target"]) is None
 
 

@@ -95,8 +95,8 @@ def test_a_search_is_a_background_job_with_its_own_command(easy_dataset, tiny_mo
     folder = small_search(tiny_model_dir)
     job = jobs.submit(folder, kind="tune")
     described = jobs.describe(job)
-    assert "-m core tune --config" in described["command"] and str(folder / "config.json") in described["command"]
-    assert described["total_steps"] == 3 and described["lane"] == jobs.LONG
+    assert "-m core tune --config" in described.command and str(folder / "config.json") in described.command
+    assert described.total == 3 and described.unit == "trials" and described.lane == jobs.LONG
     assert jobs.command_for({**job, "info": {}}, resume=True)[-1] == "--resume"
 
 

@@ -195,11 +195,11 @@ def test_a_zeroshot_run_is_a_queued_job_with_its_progress_in_the_quick_lane(work
         assert jobs.lane_for("train", folder / "config.json", Registry()) == jobs.LONG
     job = jobs.submit(folder)
     assert job["lane"] == jobs.QUICK and job["kind"] == "train"
-    assert jobs.describe(job)["command"].endswith(f"train --config {folder / 'config.json'} --job {job['id']}")
+    assert jobs.describe(job).command.endswith(f"train --config {folder / 'config.json'} --job {job['id']}")
     assert reap(job["id"])["status"] == "succeeded"
     status = read_json(folder / "status.json")
     assert status["status"] == "succeeded" and status["step"] == status["total_steps"] == 4
-    assert jobs.describe(Registry().job(job["id"]))["step"] == 4
+    assert jobs.describe(Registry().job(job["id"])).done == 4
     assert runs.list_runs()[0]["accuracy"] == 1.0
 
 

@@ -86,7 +86,7 @@ def check_exportable(run_id: str, format: str = "onnx", quantize: str | None = N
     """The run's folder, or a ConfigError saying why this export cannot be made (before any work)."""
     _check_choice(format, quantize)
     folder = require_finished(run_id, registry)  # names the status of a failed or unfinished run
-    _check_kind(run_id, read_json(folder / "model" / "labels.json", {}) or {}, format)
+    _check_kind(run_id, read_json(folder / "model" / "labels.json", {}) or {})
     return folder
 
 
@@ -99,10 +99,10 @@ def _check_choice(format: str, quantize: str | None) -> None:
         raise ConfigError("export.err.quantize_hf", value=quantize)
 
 
-def _check_kind(run_id: str, meta: dict[str, Any], format: str) -> None:
+def _check_kind(run_id: str, meta: dict[str, Any]) -> None:
     kind = meta.get("kind", "transformer")
     if kind == "baseline":
-        raise ConfigError("export.err.baseline", run=run_id, format=format)
+        raise ConfigError("export.err.baseline", run=run_id)
     if kind == "zeroshot":
         raise ConfigError("export.err.zeroshot", run=run_id)
     if kind != "transformer":
@@ -190,7 +190,7 @@ def _hf_zip(run_id: str, folder: Path, final: Path) -> Exported:
             for path in sorted(model_dir.rglob("*")):
                 relative = path.relative_to(model_dir)
                 if path.is_file() and relative.parts[0] != CACHE_FOLDER:
-                    archive.write(path, f"{run_id}/{relative}")
+                    archive.write(path, f"{run_id}/{relative}", compress_type=_compression(path))
             if (folder / "metrics.json").exists():
                 archive.write(folder / "metrics.json", f"{run_id}/metrics.json")
             archive.writestr(f"{run_id}/README.md", _card(run_id, meta, None, None))
@@ -200,6 +200,11 @@ def _hf_zip(run_id: str, folder: Path, final: Path) -> Exported:
     finally:
         tmp.unlink(missing_ok=True)
     return Exported(final, "hf-zip", None, final.stat().st_size, None)
+
+
+def _compression(path: Path) -> int:
+    """fp32 weights shrink by ~8% in a deflated zip at ~6 s per 90 MB here: stored as they are."""
+    return zipfile.ZIP_STORED if path.suffix in WEIGHT_SUFFIXES else zipfile.ZIP_DEFLATED
 
 
 def _size(path: Path) -> int:

@@ -536,6 +536,23 @@ def cmd_score_manage(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# export --------------------------------------------------------------------------------------
+def cmd_export(args: argparse.Namespace) -> int:
+    from core.portable import export_run
+    from core.runs import size_text
+
+    result = export_run(args.run, args.format, args.quantize).to_dict()
+    shown = args.format + (f" ({args.quantize})" if args.quantize else "")
+    lines = [i18n.t("export.done_cli", _lang(args), run=args.run, format=shown, path=result["path"],
+                    size=size_text(result["bytes"]))]
+    if result["check"]:
+        check = result["check"]
+        lines.append("  " + i18n.t("export.check", _lang(args), texts=check["texts"],
+                                   diff=f"{check['max_abs_diff']:.2g}", agreement=f"{check['agreement']:.1%}"))
+    _emit(result, args.json, lines)
+    return EXIT_OK
+
+
 # zero-shot ---------------------------------------------------------------------------------
 def _zeroshot_config(args: argparse.Namespace):
     """The zero-shot run a command line describes (``zeroshot``, ``train``/``jobs submit --method
@@ -839,6 +856,16 @@ def _add_monitor_parser(groups: Any) -> None:
 
 
 # auth --------------------------------------------------------------------------------------
+def _add_export_parser(groups: Any) -> None:
+    export = groups.add_parser("export", help="a finished run's model as ONNX (checked against PyTorch) or a "
+                                              "Hugging Face zip, under workspace/exports/")
+    export.add_argument("run")
+    export.add_argument("--format", required=True, choices=["onnx", "hf-zip"])
+    export.add_argument("--quantize", choices=["int8"], help="ONNX only: int8 weights, about a quarter of the size")
+    export.add_argument("--json", action="store_true")
+    export.set_defaults(func=cmd_export)
+
+
 def cmd_auth_hash(args: argparse.Namespace) -> int:
     import getpass
 
@@ -1030,6 +1057,7 @@ def build_parser() -> argparse.ArgumentParser:
     trend.add_argument("--json", action="store_true")
     trend.set_defaults(func=cmd_trends)
     _add_monitor_parser(groups)
+    _add_export_parser(groups)
     zeroshot = groups.add_parser("zeroshot", help="label texts from label descriptions, without training")
     _add_zeroshot_options(zeroshot)
     zeroshot.add_argument("--json", action="store_true")

@@ -81,7 +81,6 @@ class ScoreWorker:
 
     def __init__(self, model_files: list, text_col: str, batch_size: int, fast: bool):
         from core.predict import load_model_folder
-        from core.scoring import quantize
 
         self._folder = tempfile.TemporaryDirectory(prefix="opinionlab-model-")
         for name, data in ray.get(model_files[0]).items():  # wrapped in a list so Ray does not fetch it early
@@ -90,7 +89,9 @@ class ScoreWorker:
             target.write_bytes(data)
         predictor = load_model_folder(Path(self._folder.name))
         if fast and predictor.kind == "transformer" and predictor.device.type == "cpu":
-            predictor = quantize(predictor)
+            from core.modeling.onnx_backend import int8_predictor
+
+            predictor = int8_predictor(predictor, Path(self._folder.name), batch_size)
         self.predictor, self.text_col, self.batch_size = predictor, text_col, batch_size
 
     def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:

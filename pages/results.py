@@ -9,6 +9,7 @@ from core import figures, result_tables, runs
 from core.explain import explain, highlight_html
 from core.exporting import to_csv_bytes
 from core.predict import load_predictor
+from pages._export import portable_model
 from pages._methods import methods_view
 from pages._shared import chart, keep_choice, lang, show_error, t, through_app
 from pages._zeroshot import edit_descriptions
@@ -207,6 +208,7 @@ def export(run_id: str) -> None:
                        file_name=f"{run_id}-metrics.json", mime="application/json", on_click="ignore")
     st.download_button(t("results.download_csv"), to_csv_bytes(runs.metrics_table(report)),
                        file_name=f"{run_id}-metrics.csv", mime="text/csv", on_click="ignore")
+    portable_model(run_id)
 
 
 def back_to_overview() -> None:

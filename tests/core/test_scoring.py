@@ -91,6 +91,38 @@ def test_fast_mode_reports_agreement(tiny_run, tmp_path):
     assert 0.0 <= summary["fast_agreement"] <= 1.0 and summary["fast"] is True
 
 
+def test_fast_mode_runs_on_onnxruntime_int8_cached_until_the_weights_change(tiny_run, tmp_path, monkeypatch):
+    from core.modeling import onnx_backend
+    from core.predict import load_predictor, run_folder
+    from core.scoring import fast_predictor
+
+    model_dir = run_folder(tiny_run) / "model"
+    cached = model_dir / "onnx" / "model.int8.onnx"
+    path, _ = review_file(tmp_path, 60)
+    _, full = score(tiny_run, path, tmp_path / "full.parquet")
+    _, fast = score(tiny_run, path, tmp_path / "fast.parquet", fast=True)
+    assert cached.is_file() and fast["fast"] is True and 0.9 <= fast["fast_agreement"] <= 1.0
+    a, b = pd.read_parquet(tmp_path / "full.parquet"), pd.read_parquet(tmp_path / "fast.parquet")
+    assert (a["label"] == "").tolist() == (b["label"] == "").tolist()  # empty texts stay empty
+    assert np.nanmax(np.abs(a["prob_positive"] - b["prob_positive"])) < 0.05
+    predictor = fast_predictor(load_predictor(tiny_run), tiny_run)
+    assert predictor.kind == "onnx" and predictor.labels == ["negative", "positive"]
+
+    def no_export(*_args, **_kwargs):
+        raise AssertionError("the cached int8 model should have been reused")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(onnx_backend, "write_model", no_export)
+        _, again = score(tiny_run, path, tmp_path / "again.parquet", fast=True)
+    assert again["fast_agreement"] == fast["fast_agreement"]
+    weights = model_dir / "model.safetensors"
+    os.utime(weights, ns=(weights.stat().st_atime_ns, weights.stat().st_mtime_ns + 10**9))  # retrained in place
+    before = cached.stat().st_mtime_ns
+    score(tiny_run, path, tmp_path / "rebuilt.parquet", fast=True)
+    assert cached.stat().st_mtime_ns != before
+    assert not [p for p in cached.parent.iterdir() if p.name.startswith(".")]  # no temporary files left
+
+
 def test_bad_inputs(baseline_run, easy_dataset, tmp_path):
     path, _ = review_file(tmp_path, 20)
     with pytest.raises(DataError, match="No text column 'nope'"):

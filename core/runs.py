@@ -287,7 +287,7 @@ def model_zip(run_id: str, registry: Registry | None = None) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for path in sorted((folder / "model").rglob("*")):
-            if path.is_file():
+            if path.is_file() and "onnx" not in path.relative_to(folder / "model").parts[:1]:  # fast mode's cache
                 archive.write(path, f"{folder.name}/model/{path.relative_to(folder / 'model')}")
         for name in ("metrics.json", "config.json"):
             if (folder / name).exists():

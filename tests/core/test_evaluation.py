@@ -163,8 +163,14 @@ def test_compare_and_export(baseline_run, easy_dataset):
     import io
     import zipfile
 
+    from core.workspace import Registry
+
+    cache = Registry().root / "runs" / baseline_run / "model" / "onnx" / "model.int8.onnx"
+    cache.parent.mkdir()
+    cache.write_bytes(b"fast mode's cache")  # rebuilt on demand: never part of the download
     names = zipfile.ZipFile(io.BytesIO(model_zip(baseline_run))).namelist()
     assert f"{baseline_run}/model/baseline.safetensors" in names and f"{baseline_run}/metrics.json" in names
+    assert not any("/onnx/" in name for name in names)
 
 
 def test_cli_eval_explain_runs_json(baseline_run, workspace):

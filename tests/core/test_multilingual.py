@@ -184,3 +184,39 @@ def test_an_interrupted_conversion_leaves_nothing_behind(tmp_path, monkeypatch, 
     models = workspace / "models"
     assert not (models / "multilingual").exists()
     assert [p.name for p in models.iterdir() if p.name != ".multilingual.lock"] == []
+
+
+def test_fine_tuned_multilingual_reads_the_mean_and_loads_in_pipeline(workspace):
+    """Full fine-tuning of the converted model on a few Chinese reviews: word embeddings stay
+    frozen (250k rows), the mean-pooling layer is added, and transformers.pipeline loads the result
+    with the probabilities our scorer gives."""
+    import json
+
+    import pandas as pd
+    from transformers import pipeline
+
+    from core.data import Table, prepare_dataset
+    from core.datasets import save_dataset
+    from core.predict import load_predictor
+    from core.training import TrainConfig, create_run, run_training
+    from tests.core.e5_model import converted_folder
+
+    good = ["质量很好，非常满意", "物流很快，推荐购买", "性价比高，好评", "服务周到，下次还来"]
+    bad = ["质量太差，很失望", "客服态度恶劣，差评", "收到就坏了，退货", "味道难闻，不推荐"]
+    rows = [(f"{t}{i}", "正面") for i in range(6) for t in good] + [(f"{t}{i}", "负面") for i in range(6) for t in bad]
+    frame = pd.DataFrame(rows, columns=["text", "label"], dtype="str")
+    save_dataset(prepare_dataset(Table(frame, "zh.csv", "csv")), "zh")
+    folder = create_run(TrainConfig(dataset="zh", model=str(converted_folder()), epochs=1, batch_size=8,
+                                    max_length=32, learning_rate=1e-4))
+    metrics = run_training(folder)
+    vocabulary = 250_037 * 384
+    assert metrics["trainable_parameters"] <= metrics["total_parameters"] - vocabulary
+    config = json.loads((folder / "model" / "config.json").read_text())
+    assert config["num_hidden_layers"] == 13 and set(config["id2label"].values()) == {"正面", "负面"}
+    texts = ["非常满意，推荐", "太差了，退货"]
+    ours = load_predictor(folder.name).predict_proba(texts)
+    labels = load_predictor(folder.name).labels
+    theirs = pipeline("text-classification", model=str(folder / "model"), top_k=None)(texts)
+    for row, scores in zip(ours, theirs, strict=True):
+        by_label = {s["label"]: s["score"] for s in scores}
+        assert all(abs(by_label[lab] - row[i]) < 1e-4 for i, lab in enumerate(labels))

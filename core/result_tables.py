@@ -35,7 +35,9 @@ def metric_text(value: Any) -> str:
 MODEL_ONLY = {"model", "epochs", "learning_rate", "batch_size", "grad_accum", "max_length", "head_tokens",
               "warmup_ratio", "weight_decay", "early_stopping_patience", "eval_every", "checkpoint_every",
               "precision", "device", "pooling", "freeze_embeddings"}
-ZERO_IS_ALL = {"limit", "max_eval_rows"}  # 0 means "no limit"
+ZERO_IS_ALL = {"limit", "max_eval_rows"}
+FEWSHOT_UNUSED = {"early_stopping_patience", "eval_every", "max_eval_rows", "checkpoint_every", "grad_accum",
+                  "pooling", "report_to"}  # 0 means "no limit"
 
 
 def applies(field: str, method: str | None) -> bool:
@@ -44,6 +46,8 @@ def applies(field: str, method: str | None) -> bool:
 
     users = {"adalora_init_r": ("adalora",), "virtual_tokens": VIRTUAL_TOKENS,
              "freeze_embeddings": ("full",)}
+    if method == "fewshot" and field in FEWSHOT_UNUSED:  # pair training: no evaluations, checkpoints or pooling choice
+        return False
     if field in users:
         return method in users[field]
     if field.startswith("lora_"):

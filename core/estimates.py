@@ -253,3 +253,33 @@ def _size_ratio(model: str) -> float:
         return 1.0
     size = int(shape.get("num_hidden_layers") or 6) * int(shape.get("hidden_size") or 384)
     return MINILM_SIZE / max(size, 1)
+
+
+# Zero-shot runs embed their test rows once (no training). Guess, before any has run here: the
+# multilingual encoder reads ~8 short reviews/s on 2 busy CPU cores (3.2/s at a load of 10,
+# 1.6/s for 1,300-character movie reviews), a GPU hundreds; loading it and embedding the label
+# descriptions took 8 s on the busy machine.
+ZEROSHOT_TEXTS_PER_S = {"cpu": 8.0, "cuda": 400.0}
+ZEROSHOT_STARTUP_S = 15.0
+
+
+def estimate_zeroshot(config: Any, registry: Registry | None = None) -> Estimate:
+    """How long a zero-shot run (a ``core.zeroshot.ZeroShotConfig``) takes: start-up plus its test
+    rows at the speed earlier zero-shot runs of the same model measured here, else a guess."""
+    from core.zeroshot import rows_to_label
+
+    registry = registry or Registry()
+    rows = rows_to_label(config.to_dict(), registry)
+    from core.jobs import has_gpu
+
+    device = "cuda" if has_gpu() else "cpu"
+    rates = []
+    for run in registry.runs():
+        if (run.get("info") or {}).get("method") != "zeroshot" or (run.get("info") or {}).get("model") != config.model:
+            continue
+        metrics = read_json(registry.root / "runs" / run["id"] / "metrics.json", {}) or {}
+        done, seconds = int(metrics.get("test_rows") or 0), float(metrics.get("seconds") or 0)
+        if done >= 50 and seconds > ZEROSHOT_STARTUP_S:
+            rates.append(done / (seconds - ZEROSHOT_STARTUP_S))
+    rate = statistics.median(rates) if rates else ZEROSHOT_TEXTS_PER_S[device]
+    return Estimate(ZEROSHOT_STARTUP_S + rows / rate, "measured" if rates else "guess", len(rates), device, rate, rows)

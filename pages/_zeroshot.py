@@ -12,6 +12,8 @@ import streamlit as st
 from core import jobs, unlabelled
 from core.data import FORMATS, detect_columns
 from core.datasets import load_rows
+from core.estimates import estimate_zeroshot
+from core.i18n import format_duration
 from core.predict import run_folder
 from core.workspace import Registry
 from core.zeroshot import (
@@ -27,7 +29,7 @@ from core.zeroshot import (
     preview_texts,
     submit_command,
 )
-from pages._shared import count, lang, show_error, start_run, submitted_text, t
+from pages._shared import count, lang, render, show_error, start_run, submitted_text, t
 
 SAMPLE_TEXTS = 2000  # texts read to tell the data's language (for the default descriptions)
 
@@ -64,6 +66,9 @@ def train_form(card: dict, model: str) -> None:
         return
     config = ZeroShotConfig(labels=list(descriptions), descriptions=descriptions, model=model,
                             temperature=float(temperature), dataset=card["name"], limit=int(limit))
+    estimate = estimate_zeroshot(config)
+    st.caption(t("zeroshot.form.estimate", duration=format_duration(estimate.seconds, lang()),
+                 rows=count(estimate.train_rows), basis=render(estimate.message)))
     start_run(submit_command(config),
               lambda registry: create_zeroshot_run(config, registry, st.session_state.get("user")))
 

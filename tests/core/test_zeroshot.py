@@ -299,3 +299,24 @@ def test_an_edit_is_previewed_without_saving_and_saved_as_a_new_run(workspace):
     command = submit_command(config)
     assert command.startswith("python -m core jobs submit --method zeroshot --dataset zh-easy --model ")
     assert "--label 'positive=负面评价，不满意'" in command and "--limit 2" in command
+
+
+def test_the_estimate_of_a_zero_shot_run_learns_from_earlier_ones(workspace, easy_dataset):
+    """A guess before any run; then start-up plus the test rows at the speed earlier runs measured."""
+    import json
+
+    from core.estimates import ZEROSHOT_STARTUP_S, ZEROSHOT_TEXTS_PER_S, estimate_zeroshot
+    from core.workspace import Registry
+    from core.zeroshot import ZeroShotConfig, rows_to_label
+
+    config = ZeroShotConfig(labels=["positive", "negative"], dataset=easy_dataset)
+    rows = rows_to_label(config.to_dict(), Registry())
+    first = estimate_zeroshot(config)
+    assert first.basis == "guess" and first.seconds == ZEROSHOT_STARTUP_S + rows / ZEROSHOT_TEXTS_PER_S["cpu"]
+    registry = Registry()
+    registry.add_run("run_zs1", easy_dataset, None, None, {"method": "zeroshot", "model": "multilingual"})
+    folder = registry.root / "runs" / "run_zs1"
+    folder.mkdir(parents=True)
+    (folder / "metrics.json").write_text(json.dumps({"test_rows": 100, "seconds": ZEROSHOT_STARTUP_S + 20}))
+    second = estimate_zeroshot(config)
+    assert second.basis == "measured" and abs(second.seconds - (ZEROSHOT_STARTUP_S + rows / 5.0)) < 1e-6

@@ -2,6 +2,7 @@ import streamlit as st
 
 from core import jobs, runs
 from core.datasets import list_datasets, load_rows
+from core.errors import OpinionLabError
 from core.estimates import estimate_training
 from core.fewshot import method_advice
 from core.figures import training_curves_figure
@@ -22,7 +23,7 @@ from core.training import (
 from core.workspace import Registry
 from pages._jobcard import job_card
 from pages._search import search_section
-from pages._shared import chart, lang, show_error, start_run, t, through_app
+from pages._shared import chart, keep_choice, lang, show_error, start_run, t, through_app
 from pages._zeroshot import train_form as zeroshot_form
 
 through_app(__file__)
@@ -54,22 +55,32 @@ def settings_form(cards: list[dict]) -> TrainConfig | None:
     names = [c["name"] for c in cards]
     c1, c2, c3 = st.columns(3)
     dataset = c1.selectbox(t("train.dataset"), names, key="train_dataset")
-    method = c2.selectbox(t("train.method"), [*METHODS, "zeroshot"], key="train_method",
-                          format_func=lambda m: t(f"train.method.{m}"), help=HELP["method"])
-    preset = "quick" if method == "zeroshot" else c3.radio(t("train.preset"), list(PRESETS), key="train_preset",
-                                                           format_func=lambda p: t(f"train.preset.{p}"))
+    method = keep_choice(c2.selectbox, t("train.method"), [*METHODS, "zeroshot"], key="train_method",
+                         format_func=lambda m: t(f"train.method.{m}"), help=HELP["method"])
+    preset = "quick" if method == "zeroshot" else keep_choice(
+        c3.radio, t("train.preset"), list(PRESETS), key="train_preset", format_func=lambda p: t(f"train.preset.{p}"))
     card = next(c for c in cards if c["name"] == dataset)
-    advice = method_advice(card["split_counts"].get("train", {}), method)
+    advice = method_advice(card["split_counts"].get("train", {}), method) if method != "zeroshot" else None
     if advice:
         (st.warning if method == "fewshot" else st.info)(advice.render(lang()), icon=":material/lightbulb:")
     suggested, mix = dataset_language(card["id"])
     choices = ["default", "multilingual", "custom"]
-    choice = st.radio(t("train.model"), choices, horizontal=True, key="train_model_choice",
-                      index=choices.index(suggested), format_func=lambda m: t(f"train.model_{m}"), help=HELP["model"])
+    # keyed by dataset: choosing another dataset pre-selects the model that reads it
+    choice = keep_choice(st.radio, t("train.model"), choices, key=f"train_model_choice_{card['id']}", horizontal=True,
+                         index=choices.index(suggested), format_func=lambda m: t(f"train.model_{m}"),
+                         help=HELP["model"])
     st.caption(t("language.suggested", model=suggested, mix=mix.render(lang())))
     model = choice
     if choice == "custom":
         model = st.text_input(t("train.model_path"), key="train_model_path").strip() or "default"
+    if method != "baseline":
+        with st.spinner(t("language.checking", model=model)):
+            try:
+                warning = unknown_tokens_warning(model, card["id"])
+            except OpinionLabError:  # a model that cannot load: the launch check says why
+                warning = None
+        if warning:
+            st.warning(warning.render(lang()), icon=":material/translate:")
     if method == "zeroshot":  # no training: a description per label instead of training settings
         zeroshot_form(card, model)
         return None
@@ -96,12 +107,6 @@ def launch(config: TrainConfig) -> None:
     if problems:
         st.error(t("train.problems") + "\n\n" + "\n".join(f"- {p}" for p in problems))
         return
-    card = next(c for c in cards if c["name"] == config.dataset)
-    if config.method != "baseline":
-        with st.spinner(t("language.checking", model=config.model)):
-            warning = unknown_tokens_warning(config.model, card["id"])
-        if warning:
-            st.warning(warning.render(lang()), icon=":material/translate:")
     estimate = estimate_training(config)
     st.caption(t("queue.estimate", duration=format_duration(estimate.seconds, lang()),
                  rows=format_count(estimate.train_rows), basis=render(estimate.message, lang())))

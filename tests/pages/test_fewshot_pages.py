@@ -15,7 +15,7 @@ def test_the_data_page_recommends_fewshot_for_a_small_dataset(app):
 def test_the_train_page_recommends_fewshot_and_starts_it_with_its_own_settings(app, easy_dataset):
     open_page(app, "pages/train.py")
     assert any("Try the method 'fewshot'" in i.value for i in app.info)
-    app.radio(key="train_method").set_value("fewshot").run()
+    app.selectbox(key="train_method_en").set_value("fewshot").run()
     assert not app.exception
     assert not any("Try the method 'fewshot'" in i.value for i in app.info)
     command = app.code[0].value

@@ -15,7 +15,7 @@ def test_no_datasets_points_to_data_page(app):
 
 def test_launch_baseline_and_see_it_in_the_live_panel(app, easy_dataset):
     open_page(app, "pages/train.py")
-    app.selectbox(key="train_method").set_value("baseline").run()
+    app.selectbox(key="train_method_en").set_value("baseline").run()
     assert not app.exception
     command = app.code[0].value
     assert command.startswith("python -m core jobs submit --dataset easy") and "--method baseline" in command
@@ -33,7 +33,7 @@ def test_launch_baseline_and_see_it_in_the_live_panel(app, easy_dataset):
 def test_a_waiting_run_says_its_place_in_line(app, easy_dataset, monkeypatch):
     monkeypatch.setattr(jobs, "slots", lambda lane: 0)  # every lane full: runs wait
     open_page(app, "pages/train.py")
-    app.selectbox(key="train_method").set_value("baseline").run()
+    app.selectbox(key="train_method_en").set_value("baseline").run()
     app.button(key="train_start").click().run()
     app.button(key="train_start").click().run()
     assert any(s.value.endswith(": queued (2nd in line).") for s in app.success)
@@ -87,7 +87,7 @@ def test_rename_on_the_page(app, baseline_run):
 
 def test_bad_settings_are_listed_not_launched(app, easy_dataset, tiny_model_dir):
     open_page(app, "pages/train.py")
-    app.radio(key="train_model_choice").set_value("custom").run()
+    model_choice(app).set_value("custom").run()
     app.text_input(key="train_model_path").set_value(str(tiny_model_dir)).run()
     app.number_input(key="adv_max_length_quick_full").set_value(4096)
     app.button[0].click().run()  # the form's apply button
@@ -116,8 +116,8 @@ def test_the_shown_command_is_the_run_the_button_starts(app, easy_dataset, tiny_
 
     monkeypatch.setattr(jobs, "capacity", lambda: 0)  # queued, never started: only the config matters here
     open_page(app, "pages/train.py")
-    app.selectbox(key="train_method").set_value("lora").run()
-    app.radio(key="train_model_choice").set_value("custom").run()
+    app.selectbox(key="train_method_en").set_value("lora").run()
+    model_choice(app).set_value("custom").run()
     app.text_input(key="train_model_path").set_value(str(tiny_model_dir)).run()
     changed = {"warmup_ratio": 0.15, "lora_r": 4, "lora_alpha": 12, "weight_decay": 0.05, "seed": 3,
                "max_length": 64, "batch_size": 8}
@@ -142,7 +142,7 @@ def test_zeroshot_form_prefills_descriptions_checks_them_and_queues_the_run(app,
 
     monkeypatch.setattr(jobs, "slots", lambda lane: 0)  # stays queued: the page's part is what is tested
     open_page(app, "pages/train.py")
-    app.selectbox(key="train_method").set_value("zeroshot").run()
+    app.selectbox(key="train_method_en").set_value("zeroshot").run()
     assert not app.exception
     boxes = {box.label: box for box in app.text_area}
     assert boxes["positive"].value.splitlines() == ["a positive review: I liked it, it was great",
@@ -155,7 +155,7 @@ def test_zeroshot_form_prefills_descriptions_checks_them_and_queues_the_run(app,
     assert any("The labels 'negative' and 'positive' have the same description" in e.value for e in app.error)
     {box.label: box for box in app.text_area}["negative"].set_value("a bad film\nI want my money back").run()
     assert not app.error and "--label 'negative=a bad film|I want my money back'" in app.code[0].value
-    app.radio(key="train_model_choice").set_value("custom").run()
+    model_choice(app).set_value("custom").run()
     app.text_input(key="train_model_path").set_value(str(tiny_model_dir)).run()
     app.button(key="train_start").click().run()
     assert any("is not a sentence encoder" in e.value for e in app.error) and Registry().runs() == []
@@ -167,3 +167,8 @@ def test_zeroshot_form_prefills_descriptions_checks_them_and_queues_the_run(app,
     app.session_state["lang"] = "zh"
     app.run()
     assert not app.exception and any("零样本" in m.value for m in app.markdown)
+
+
+def model_choice(app):
+    """The model radio (keyed by dataset and language, so a new dataset pre-selects its model)."""
+    return next(r for r in app.radio if r.key.startswith("train_model_choice_"))

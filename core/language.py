@@ -33,6 +33,9 @@ LANGUAGES = ("zh", "en", "other")
 COMMON_LANGUAGES = ("en", "zh", "es", "pt", "fr", "de", "it", "nl", "ru", "ja", "ko", "ar", "tr", "id", "vi",
                     "pl", "sv", "da", "no", "fi", "cs", "hu", "ro", "el", "he", "th", "hi", "uk", "ms", "tl")
 MIN_CONFIDENCE = 0.5
+# A Latin-script text of a few words gives the detector little to go on ("Excellent quality" →
+# French, 0.76): below SHORT_WORDS words it must be this sure before the text counts as other.
+SHORT_WORDS, SHORT_CONFIDENCE = 4, 0.95
 HAN_SHARE = 1 / 3
 SAMPLE_ROWS = 2000  # texts read for a column's mix: ±2 points at 95%, under a second
 UNKNOWN_WARNING_SHARE = 0.05
@@ -60,7 +63,8 @@ def detect_language(text: str) -> str:
     language, confidence = _identifier().classify(text[:1000])  # a long review says its language early
     if language in ("en", "zh"):
         return language
-    if confidence < MIN_CONFIDENCE and latin and not han and not KANA_HANGUL.search(text):
+    needed = SHORT_CONFIDENCE if len(latin) < SHORT_WORDS else MIN_CONFIDENCE
+    if confidence < needed and latin and not han and not KANA_HANGUL.search(text):
         return "en"
     return "other"
 

@@ -65,7 +65,7 @@ def range_inputs(name: str, low: float, high: float, method: str) -> list[float]
     label = t(f"train.setting.{name}")
     whole = name in tuning.INTEGERS
     kind = {"step": 1} if whole else {"format": "%g", "step": None if name == "learning_rate" else 0.05}
-    cast = int if whole else float
+    cast = int if whole else (lambda v: float(f"{float(v):.6g}"))  # 3e-4, not 0.00030000000000000003
     lo = c1.number_input(t("lab.search.low", name=label), value=cast(low), key=f"search_lo_{name}_{method}", **kind)
     hi = c2.number_input(t("lab.search.high", name=label), value=cast(high), key=f"search_hi_{name}_{method}", **kind)
     return [lo, hi]

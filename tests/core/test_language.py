@@ -69,3 +69,12 @@ def test_the_model_suggestion_and_the_warning_follow_the_measure():
     assert "未知词元" in render(warning, "zh") and "'multilingual'" in str(warning)
     assert vocabulary_warning("default", english) is None
     assert vocabulary_warning("multilingual", chinese) is None
+
+
+def test_a_short_english_phrase_is_not_taken_for_french():
+    """A survey answer of two words gives the detector little: it must be very sure to say other."""
+    from core.language import detect_language
+
+    assert detect_language("Excellent quality") == "en"
+    assert detect_language("Great value") == "en"
+    assert detect_language("Très bon produit, je le recommande vivement à tous mes amis") == "other"

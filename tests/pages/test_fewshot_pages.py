@@ -25,4 +25,4 @@ def test_the_train_page_recommends_fewshot_and_starts_it_with_its_own_settings(a
 def test_the_train_page_says_it_in_chinese(app, easy_dataset):
     app.session_state["lang"] = "zh"
     open_page(app, "pages/train.py")
-    assert any("建议先试试 'fewshot' 方法" in i.value for i in app.info)
+    assert any("建议先试试少样本方法" in i.value for i in app.info)

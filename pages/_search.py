@@ -11,7 +11,7 @@ from core.comparison_display import method_name
 from core.i18n import format_timestamp
 from core.training import METHODS, TrainConfig, create_run
 from core.workspace import Registry
-from pages._shared import lang, render, show_error, t
+from pages._shared import job_card, lang, render, show_error, t
 
 
 def search_section(cards: list[dict]) -> None:
@@ -78,9 +78,10 @@ def show_search(searches: list[dict]) -> None:
     picked = st.selectbox(t("lab.search.pick"), list(labels), format_func=labels.get, key="search_pick")
     report = tuning.search_report(picked)
     status = report["status"] or "queued"
-    st.markdown(t("lab.search.state", status=t(f"status.{status}"), done=report["finished"],
-                  trials=report["planned"]))
-    controls(report)
+    registry = Registry()
+    row = registry.job(report["id"])
+    job_card(jobs.describe(row, registry) if row else None, title=labels[picked], status=status, key=picked,
+             caption=f"`{picked}`", reason=report.get("reason"), in_fragment=False)
     if report["trials"]:
         st.dataframe(trials_table(report["trials"]), hide_index=True, width="stretch")
     best = report["best"]
@@ -95,18 +96,6 @@ def show_search(searches: list[dict]) -> None:
         if st.form_submit_button(t("lab.search.use"), type="primary"):
             path = tuning.save_best_config(picked, name)
             st.success(t("lab.search.saved", name=path.stem, path=str(path)))
-
-
-def controls(report: dict) -> None:
-    job = Registry().job(report["id"])
-    if job is None:
-        return
-    if job["status"] in jobs.ACTIVE and st.button(t("train.stop"), key=f"search_stop_{report['id']}"):
-        jobs.cancel(job["id"])
-        st.rerun()
-    if job["status"] in jobs.RESUMABLE and st.button(t("train.resume"), key=f"search_resume_{report['id']}"):
-        jobs.resume(job["id"])
-        st.rerun()
 
 
 def settings_text(settings: dict) -> str:

@@ -8,8 +8,7 @@ from core.datasets import list_datasets
 from core.figures import label_distribution_figure
 from core.runs import list_runs
 from core.workspace import Registry
-from pages._jobcard import job_card
-from pages._shared import chart, keep_choice, lang, show_error, t, through_app
+from pages._shared import chart, job_card, keep_choice, lang, show_error, t, through_app
 
 through_app(__file__)
 

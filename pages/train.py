@@ -21,9 +21,8 @@ from core.training import (
     validate,
 )
 from core.workspace import Registry
-from pages._jobcard import job_card
 from pages._search import search_section
-from pages._shared import chart, keep_choice, lang, show_error, start_run, t, through_app
+from pages._shared import chart, job_card, keep_choice, lang, show_error, start_run, t, through_app
 from pages._zeroshot import train_form as zeroshot_form
 
 through_app(__file__)

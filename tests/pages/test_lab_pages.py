@@ -34,7 +34,9 @@ def test_the_search_section_launches_a_search_job(app, easy_dataset, no_workers)
     assert any(s.value.startswith("Search search_") and "queued" in s.value for s in app.success)
     job = next(j for j in Registry().jobs() if j["kind"] == "tune")
     assert tuning.SearchConfig.load(job["config_path"]).trials == 3
-    assert any("0 of 3 trials finished" in m.value for m in app.markdown)
+    # the search in the same job card as runs and scoring jobs: its state and its trials
+    assert any("queued" in m.value and "Status" in m.value for m in app.markdown)
+    assert [b.proto.text for b in app.get("progress")] == ["Trial 0 of 3"]
     assert any("No trial has completed yet" in i.value for i in app.info)
 
 

@@ -27,7 +27,8 @@ def test_full_flow_in_a_browser(server, page, tmp_path):
     page.get_by_role("button", name="Save dataset").wait_for(timeout=120_000)
     settle(page)
     page.get_by_role("button", name="Save dataset").click()
-    page.get_by_text("Saved dataset").first.wait_for(timeout=120_000)
+    # the success line ("Saved dataset movie-reviews with 33,432 rows."), not the "Saved datasets" heading
+    page.get_by_text("rows.").filter(has_text="Saved dataset").first.wait_for(timeout=120_000)
     no_exception(page)
     screenshot(page, "flow-01-data")
 
@@ -41,7 +42,7 @@ def test_full_flow_in_a_browser(server, page, tmp_path):
     page.get_by_text(SUCCEEDED).first.wait_for(timeout=300_000)  # the page reruns as jobs finish: wait first
     settle(page)
     choose(page, "Method", "Full fine-tuning")
-    page.locator('[data-testid="stCode"]').filter(has_text="--method full").wait_for()  # the rerun is done
+    page.locator('[data-testid="stCode"]').filter(has_text="core jobs submit").filter(has_text="--method full").wait_for()  # the rerun is done
     settle(page)
     page.get_by_text("Advanced settings").filter(visible=True).click()
     for field, value in (("Training rows (0 = all)", "300"), ("Validation rows (0 = all)", "200"),
@@ -52,7 +53,7 @@ def test_full_flow_in_a_browser(server, page, tmp_path):
     page.get_by_role("button", name="Apply settings").filter(visible=True).click()
     settle(page)
     # the command shown follows the settings
-    page.locator('[data-testid="stCode"]').filter(has_text="--limit 300").filter(has_text="--max-length 64").wait_for()
+    page.locator('[data-testid="stCode"]').filter(has_text="core jobs submit").filter(has_text="--limit 300").filter(has_text="--max-length 64").wait_for()
     settle(page)
     page.get_by_role("button", name="Start training").click()
     page.get_by_text(": started.").first.wait_for()  # "<run name>: started."

@@ -123,7 +123,8 @@ def run_card(run: dict, job: dict | None, registry: Registry) -> None:
     result = None
     if run.get("accuracy") is not None:
         base = run.get("baseline_accuracy")
-        result = t("train.test_accuracy", acc=f"{run['accuracy']:.3f}", base=f"{base:.3f}" if base is not None else "—")
+        result = t("train.test_accuracy", acc=f"{run['accuracy']:.3f}", base=f"{base:.3f}") if base is not None \
+            else t("train.test_accuracy_only", acc=f"{run['accuracy']:.3f}")  # a baseline is its own reference
     status = info.status if info else run["status"]
     job_card(info, title=run["name"], status=status, key=run["id"], result=result,
              caption=f"{t('runlist.created', when=format_timestamp(run['created_at'], lang()))}{by} · `{run['id']}`",

@@ -63,6 +63,16 @@ def run_training(folder: Path, resume: bool = False, registry: Registry | None =
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        leave_process_group()
+
+
+def leave_process_group() -> None:
+    """A data-parallel worker leaves its process group before it exits: otherwise gloo's threads
+    end with the interpreter, which now and then aborts a rank ("terminate called without an
+    active exception") after the run itself has finished."""
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
 
 
 def failure_reason(exc: BaseException) -> Message:

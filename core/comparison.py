@@ -114,7 +114,8 @@ def create_comparison(config: ComparisonConfig, registry: Registry | None = None
               "refused": refused, "runs": []}
     path = comparison_path(record["id"], registry)
     for (method, size, seed), run_config in planned:
-        folder = create_run(run_config, registry, created_by=created_by)
+        folder = create_run(run_config, registry, created_by=created_by,
+                            tags={"comparison": record["id"], "per_class": size, "seed": seed})
         record["runs"].append({"method": method, "per_class": size, "seed": seed, "run_id": folder.name})
         atomic_write_json(path, record)  # the record lists every run that exists, even if a later one fails
     def submit(folder: Path, reg: Registry) -> Any:

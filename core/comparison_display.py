@@ -22,21 +22,33 @@ def size_label(size: Any, lang: str = "en") -> str:
     return t("lab.size_all", lang) if size == "all" else f"{int(size):,}"
 
 
+SYMBOLS = ("circle", "square", "diamond", "triangle-up", "x", "star", "cross", "triangle-down", "pentagon",
+           "hexagon", "hourglass", "bowtie")
+
+
 def methods_figure(summary: list[dict[str, Any]], sizes: list[Any], lang: str = "en") -> go.Figure:
     """One line per method through the sizes (in the order given, evenly spaced), the mean test
-    accuracy over seeds with the spread as error bars; the TF-IDF baseline dashed."""
+    accuracy over seeds with the spread as error bars; the TF-IDF baseline dashed. Each method has
+    its own marker and is set a little to the side of its size, so methods that reach the same
+    accuracy stay visible side by side instead of hiding one another (the hover says the value)."""
     fig = go.Figure()
     labels = [size_label(s, lang) for s in sizes]
     methods = list(dict.fromkeys(row["method"] for row in summary))
-    for method in methods:
+    step = min(0.5 / max(len(methods), 1), 0.08)
+    for i, method in enumerate(methods):
         cells = {row["per_class"]: row for row in summary if row["method"] == method}
         y = [(cells.get(s) or {}).get("accuracy_mean") for s in sizes]
         spread = [(cells.get(s) or {}).get("accuracy_spread") or 0.0 for s in sizes]
-        fig.add_scatter(x=labels, y=y, name=method_name(method, lang), mode="lines+markers", connectgaps=False,
+        offset = (i - (len(methods) - 1) / 2) * step
+        fig.add_scatter(x=[k + offset for k in range(len(sizes))], y=y, name=method_name(method, lang),
+                        mode="lines+markers", connectgaps=False, customdata=labels,
+                        marker=dict(symbol=SYMBOLS[i % len(SYMBOLS)], size=9),
+                        hovertemplate=f"{method_name(method, lang)}<br>%{{customdata}}: %{{y:.1%}}<extra></extra>",
                         error_y=dict(type="data", array=spread, visible=True),
                         line=dict(dash="dash") if method == "baseline" else None)
     fig.update_layout(template=_TEMPLATE, height=380, margin=dict(t=30, b=40, l=50, r=10),
-                      xaxis=dict(title=t("lab.chart.per_class", lang), type="category"),
+                      xaxis=dict(title=t("lab.chart.per_class", lang), tickmode="array",
+                                 tickvals=list(range(len(sizes))), ticktext=labels, range=[-0.5, len(sizes) - 0.5]),
                       yaxis=dict(title=t("lab.chart.accuracy", lang), tickformat=".0%"),
                       legend_title_text=t("lab.chart.method", lang))
     return fig

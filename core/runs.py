@@ -50,12 +50,19 @@ def list_runs(registry: Registry | None = None, lang: str = DEFAULT_LANGUAGE) ->
 
 
 def auto_name(run: dict[str, Any], lang: str = DEFAULT_LANGUAGE) -> str:
-    """"dataset · method · model · date", e.g. "movie-reviews · LoRA · MiniLM · 28 Nov"."""
+    """"dataset · method · model · date", e.g. "movie-reviews · LoRA · MiniLM · 28 Nov"; a search's
+    trial or a comparison's cell says so before the date."""
     info = run.get("info") or {}
     method = str(info.get("method") or "")
     parts = [run.get("dataset") or "—", t(f"runs.method.{method}", lang) if has(f"runs.method.{method}") else method]
     if method != "baseline":  # the TF-IDF baseline uses no model
         parts.append(_model_label(str(info.get("model") or "default"), lang))
+    if run.get("search_id"):  # a trial of a hyperparameter search
+        parts.append(t("runs.tag.trial", lang))
+    elif info.get("comparison"):  # one cell of a method comparison
+        size = info.get("per_class")
+        parts.append(t("runs.tag.comparison", lang, seed=info.get("seed"),
+                       size=t("runs.tag.all_rows", lang) if size == "all" else t("runs.tag.per_class", lang, n=size)))
     parts.append(_day(run["created_at"], lang))
     return " · ".join(p for p in parts if p)
 

@@ -13,6 +13,7 @@ from core.modeling.config import (
     PRESETS,
     TrainConfig,
     config_from_preset,
+    method_limits,
     validate,
 )
 from core.modeling.encoding import (
@@ -30,6 +31,6 @@ from core.progress import read_progress
 
 __all__ = [
     "GPU_PAD_MULTIPLE", "METHODS", "PRESETS", "TrainConfig", "config_from_preset", "create_run",
-    "delete_run", "encode_texts", "length_grouped_batches", "load_splits", "pad_batch",
+    "delete_run", "encode_texts", "method_limits", "length_grouped_batches", "load_splits", "pad_batch",
     "predict_proba", "read_progress", "run_dir_of", "run_training", "special_tokens", "submit_command", "validate",
 ]

@@ -31,9 +31,7 @@ def search_section(cards: list[dict]) -> None:
 
 def _model() -> str:
     """The model chosen in the training form above (the embedded one by default)."""
-    if st.session_state.get("train_model_choice") == "custom":
-        return (st.session_state.get("train_model_path") or "").strip() or "default"
-    return st.session_state.get("train_model_choice") or "default"
+    return st.session_state.get("train_model_chosen") or "default"
 
 
 def launch_form(dataset: str) -> None:
@@ -71,17 +69,44 @@ def range_inputs(name: str, low: float, high: float, method: str) -> list[float]
     return [lo, hi]
 
 
+def _label(search: dict) -> str:
+    return t("lab.search.label", method=method_name(search["method"], lang()), done=search["done"],
+             trials=search["trials"], when=format_timestamp(search["created_at"], lang()))
+
+
 def show_search(searches: list[dict]) -> None:
-    labels = {s["id"]: t("lab.search.label", method=method_name(s["method"], lang()), done=s["done"],
-                         trials=s["trials"], when=format_timestamp(s["created_at"], lang()))
-              for s in searches}
+    labels = {s["id"]: _label(s) for s in searches}
     picked = st.selectbox(t("lab.search.pick"), list(labels), format_func=labels.get, key="search_pick")
+    live_search(picked, next(s["created_at"] for s in searches if s["id"] == picked))
+    report = tuning.search_report(picked)
+    best = report["best"]
+    if best is None or report["status"] in jobs.ACTIVE:  # the best so far is shown live above
+        return
+    with st.form(f"save_best_{picked}"):
+        name = st.text_input(t("lab.search.config_name"), value=f"{report['config']['dataset']}-{best['run_id'][-6:]}",
+                             key=f"config_name_{picked}")
+        if st.form_submit_button(t("lab.search.use"), type="primary"):
+            path = tuning.save_best_config(picked, name)
+            st.success(t("lab.search.saved", name=path.stem, path=str(path)))
+
+
+@st.fragment(run_every=2)
+def live_search(picked: str, created_at: float) -> None:
+    """The search's card, trials and best settings, refreshed while it runs; when it ends, the
+    whole page reruns (the picker's trial counts and the save form follow)."""
     report = tuning.search_report(picked)
     status = report["status"] or "queued"
+    seen = st.session_state.setdefault("search_seen", {})
+    if seen.setdefault(picked, status) != status:
+        seen[picked] = status
+        if status not in jobs.ACTIVE:
+            st.rerun()
     registry = Registry()
     row = registry.job(report["id"])
-    job_card(jobs.describe(row, registry) if row else None, title=labels[picked], status=status, key=picked,
-             caption=f"`{picked}`", reason=report.get("reason"), in_fragment=False)
+    title = _label({"method": report["config"]["method"], "done": report["finished"], "trials": report["planned"],
+                    "created_at": created_at})
+    job_card(jobs.describe(row, registry) if row else None, title=title, status=status, key=picked,
+             caption=f"`{picked}`", reason=report.get("reason"))
     if report["trials"]:
         st.dataframe(trials_table(report["trials"]), hide_index=True, width="stretch")
     best = report["best"]
@@ -90,12 +115,6 @@ def show_search(searches: list[dict]) -> None:
         return
     st.markdown(t("lab.search.best", number=best["number"], f1=f"{best['validation_macro_f1']:.3f}",
                   settings=settings_text(best["settings"])))
-    with st.form(f"save_best_{picked}"):
-        name = st.text_input(t("lab.search.config_name"), value=f"{report['config']['dataset']}-{best['run_id'][-6:]}",
-                             key=f"config_name_{picked}")
-        if st.form_submit_button(t("lab.search.use"), type="primary"):
-            path = tuning.save_best_config(picked, name)
-            st.success(t("lab.search.saved", name=path.stem, path=str(path)))
 
 
 def settings_text(settings: dict) -> str:

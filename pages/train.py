@@ -16,6 +16,7 @@ from core.training import (
     config_from_preset,
     create_run,
     delete_run,
+    method_limits,
     read_progress,
     submit_command,
     validate,
@@ -62,6 +63,8 @@ def settings_form(cards: list[dict]) -> TrainConfig | None:
     advice = method_advice(card["split_counts"].get("train", {}), method) if method != "zeroshot" else None
     if advice:
         (st.warning if method == "fewshot" else st.info)(advice.render(lang()), icon=":material/lightbulb:")
+    if (limits := method_limits(method)) is not None:
+        st.caption(limits.render(lang()))
     suggested, mix = dataset_language(card["id"])
     choices = ["default", "multilingual", "custom"]
     # keyed by dataset: choosing another dataset pre-selects the model that reads it
@@ -72,6 +75,7 @@ def settings_form(cards: list[dict]) -> TrainConfig | None:
     model = choice
     if choice == "custom":
         model = st.text_input(t("train.model_path"), key="train_model_path").strip() or "default"
+    st.session_state["train_model_chosen"] = model  # the Search section below searches with it
     if method != "baseline":
         with st.spinner(t("language.checking", model=model)):
             try:

@@ -37,10 +37,18 @@ def optimizer_steps(rows: int, batch_size: int, grad_accum: int, epochs: int, wo
     return max(math.ceil(batches / max(grad_accum, 1)), 1) * epochs
 
 
-def peft_config(config: Any, hidden_size: int, total_steps: int = 100) -> Any:
-    """The peft configuration of ``config.method`` with our settings."""
+def peft_config(config: Any, hidden_size: int, total_steps: int = 100, fresh: tuple[str, ...] = ()) -> Any:
+    """The peft configuration of ``config.method`` with our settings. ``fresh``: modules we added
+    to the model (the mean-pooling read-out), trained in full beside the classifier head."""
     import peft
 
+    made = _peft_config(peft, config, hidden_size, total_steps)
+    if fresh:
+        made.modules_to_save = list(fresh)  # peft adds the classifier head to these itself
+    return made
+
+
+def _peft_config(peft: Any, config: Any, hidden_size: int, total_steps: int) -> Any:
     task = peft.TaskType.SEQ_CLS
     targets = [t.strip() for t in config.lora_targets.split(",") if t.strip()]
     method = config.method
@@ -73,9 +81,14 @@ def peft_config(config: Any, hidden_size: int, total_steps: int = 100) -> Any:
 
 
 def wrap(model: Any, config: Any, total_steps: int = 100) -> Any:
+    """The model inside ``config.method``'s adapter. With the mean-pooling layer the pooler is our
+    own fresh read-out (an identity at the start), not a pretrained weight: it trains like the head."""
     from peft import get_peft_model
 
-    return get_peft_model(model, peft_config(config, model.config.hidden_size, total_steps))
+    from core.modeling.pooling import has_mean_layer
+
+    fresh = ("pooler",) if has_mean_layer(model) else ()
+    return get_peft_model(model, peft_config(config, model.config.hidden_size, total_steps, fresh))
 
 
 def counts(model: Any) -> tuple[int, int]:

@@ -133,6 +133,16 @@ def config_from_preset(preset: str, **overrides: Any) -> TrainConfig:
     return TrainConfig.from_dict(values)
 
 
+def method_limits(method: str) -> Message | None:
+    """What the Train page says plainly about a method where class weights, early stopping, stop,
+    resume or export do not behave as for ``full``; None where they all do."""
+    from core.modeling.adapters import VIRTUAL_TOKENS
+
+    if method in ("fewshot", "adalora"):
+        return msg(f"train.limits.{method}")
+    return msg("train.limits.virtual") if method in VIRTUAL_TOKENS else None
+
+
 def join_messages(problems: list[Message]) -> Message:
     """Several problems as one message (each rendered in the reader's language)."""
     joined = problems[-1]

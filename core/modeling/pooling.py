@@ -95,10 +95,16 @@ def add_mean_layer(model: Any) -> Any:
         base.pooler.dense.weight.copy_(eye)
         base.pooler.dense.bias.zero_()
     layers.append(layer.to(next(model.parameters()).dtype).train(model.training))
+    model.opinionlab_mean_layer = True  # read by has_mean_layer (adapters train the new read-out)
     model.config.num_hidden_layers = len(layers)
     if hasattr(base.config, "num_hidden_layers"):
         base.config.num_hidden_layers = len(layers)
     return model
+
+
+def has_mean_layer(model: Any) -> bool:
+    """Whether ``add_mean_layer`` was applied to this model object."""
+    return bool(getattr(model, "opinionlab_mean_layer", False))
 
 
 def _takes_layer_idx(layer: Any) -> bool:

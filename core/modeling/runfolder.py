@@ -33,9 +33,10 @@ def run_dir_of(run_id: str, registry: Registry | None = None) -> Path:
 
 
 def create_run(config: TrainConfig, registry: Registry | None = None, created_by: str | None = None,
-               search_id: str | None = None) -> Path:
+               search_id: str | None = None, tags: dict[str, Any] | None = None) -> Path:
     """Validate, then write the config into a new run folder and register the run (as a trial of
-    the hyperparameter search ``search_id``, if given)."""
+    the hyperparameter search ``search_id``, if given; ``tags`` join its registry info, e.g. the
+    comparison and cell a run belongs to, so run lists can say so)."""
     registry = registry or Registry()
     problems = validate(config, registry)
     if problems:
@@ -47,7 +48,8 @@ def create_run(config: TrainConfig, registry: Registry | None = None, created_by
         atomic_write_json(tmp / "status.json", {"status": "queued", "step": 0, "total_steps": 0})
     card = registry.dataset(config.dataset)
     registry.add_run(config.run_id, config.dataset, card["id"] if card else None, created_by,
-                     {"method": config.method, "model": config.model, "preset": config.preset}, search_id=search_id)
+                     {"method": config.method, "model": config.model, "preset": config.preset, **(tags or {})},
+                     search_id=search_id)
     return folder
 
 

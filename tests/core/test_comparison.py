@@ -65,6 +65,11 @@ def test_runs_are_submitted_as_background_jobs(easy_dataset, tiny_model_dir, mon
     report = comparison.comparison_report(record["id"])
     assert all(r["status"] == "queued" and r["accuracy"] is None for r in report["rows"])
     assert [s["finished"] for s in report["summary"]] == [0, 0] and report["summary"][0]["accuracy_mean"] is None
+    from core.runs import list_runs  # run lists say which comparison cell a run is
+
+    names = sorted(r["name"] for r in list_runs())
+    assert sum("comparison, 8/class, seed 42" in n for n in names) == 2 and all("comparison" in n for n in names)
+    assert any("方法比较，每类 8 条，种子 43" in r["name"] for r in list_runs(lang="zh"))
 
 
 @pytest.fixture
@@ -136,7 +141,11 @@ def test_the_chart_has_a_line_per_method_the_baseline_dashed_and_seed_error_bars
     assert [trace.name for trace in fig.data] == ["基线（TF-IDF + 逻辑回归）", "LoRA（适配器）"]
     baseline, lora = fig.data
     assert baseline.line.dash == "dash" and lora.line.dash is None
-    assert list(baseline.x) == ["8", "全部"] and list(baseline.y) == [0.6, 0.8]
+    assert list(baseline.customdata) == ["8", "全部"] and list(baseline.y) == [0.6, 0.8]
+    assert list(fig.layout.xaxis.ticktext) == ["8", "全部"] and list(fig.layout.xaxis.tickvals) == [0, 1]
+    # set side by side around their size, so equal accuracies do not hide a line; own markers
+    assert baseline.x[0] < 0 < lora.x[0] < 0.5 and lora.x[1] - lora.x[0] == pytest.approx(1)
+    assert baseline.marker.symbol != lora.marker.symbol
     assert list(baseline.error_y.array) == [0.02, 0.01] and list(lora.y) == [0.55, None]
     assert fig.layout.xaxis.title.text == "每类训练样本数"
 

@@ -70,6 +70,29 @@ def test_adapter_run_with_mean_pooling_reloads_equal(easy_dataset, tiny_model_di
     np.testing.assert_allclose(again, saved.filter(like="prob_").to_numpy(), atol=1e-5)
 
 
+@pytest.mark.parametrize("method", ["lora", "prompt"])
+def test_adapters_train_the_mean_layers_read_out_like_the_head(easy_dataset, tiny_model_dir, method):
+    """With the mean-pooling layer the pooler is our fresh identity read-out, not a pretrained
+    weight: an adapter method trains it beside the classifier, saves it and reloads it."""
+    from safetensors.torch import load_file
+
+    from core.predict import load_predictor
+
+    folder = create_run(tiny_config(tiny_model_dir, method=method, pooling="mean", epochs=2, virtual_tokens=3,
+                                    learning_rate=1e-2))
+    run_training(folder)
+    if method in MERGEABLE:
+        weights = load_file(str(folder / "model" / "model.safetensors"))
+        pooler = next(w for name, w in weights.items() if name.endswith("pooler.dense.weight"))
+    else:
+        weights = load_file(str(folder / "model" / "adapter" / "adapter_model.safetensors"))
+        pooler = next(w for name, w in weights.items() if "pooler" in name and name.endswith("dense.weight"))
+    assert not np.allclose(pooler.numpy(), np.eye(pooler.shape[0]), atol=1e-4)  # it moved from the identity
+    saved = pd.read_parquet(folder / "predictions_test.parquet")
+    again = load_predictor(folder.name).predict_proba(saved["text"].tolist())
+    np.testing.assert_allclose(again, saved.filter(like="prob_").to_numpy(), atol=1e-5)
+
+
 def test_a_method_that_does_not_fit_the_model_is_refused_by_name(easy_dataset, tmp_path):
     """DistilBERT's attention takes no past keys/values: prefix-tuning cannot wrap it."""
     from transformers import DistilBertConfig, DistilBertForSequenceClassification

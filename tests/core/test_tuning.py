@@ -35,6 +35,9 @@ def test_tune_runs_three_trials_tagged_in_the_registry_and_saves_the_best(easy_d
     registry = Registry()
     tagged = registry.search_runs(folder.name)
     assert [r["id"] for r in tagged] == [t["run_id"] for t in report["trials"]] == report["runs"]
+    from core.runs import list_runs
+
+    assert sum("search trial" in r["name"] for r in list_runs()) == 3  # run lists say a run is a trial
     for trial in report["trials"]:  # each trial ran with the settings the study recorded
         config = read_json(registry.root / "runs" / trial["run_id"] / "config.json")
         assert 1e-3 <= config["learning_rate"] <= 1e-2 and config["batch_size"] in (8, 16)

@@ -26,3 +26,21 @@ def test_the_train_page_says_it_in_chinese(app, easy_dataset):
     app.session_state["lang"] = "zh"
     open_page(app, "pages/train.py")
     assert any("建议先试试少样本方法" in i.value for i in app.info)
+
+
+def test_the_train_page_says_plainly_what_a_method_does_not_do_like_full(app, easy_dataset):
+    """fewshot (no early stopping, resume restarts), AdaLoRA (allocator restarts on resume) and the
+    virtual-token methods (no ONNX export) each get one plain caption; full and lora none."""
+    open_page(app, "pages/train.py")
+    differs = lambda: [c.value for c in app.caption if c.value.startswith("What differs from full")]  # noqa: E731
+    assert differs() == []
+    for method, words in [("fewshot", "early stopping does not apply"), ("adalora", "importance scores start again"),
+                          ("prompt", "no ONNX export"), ("lora", None)]:
+        app.selectbox(key="train_method_en").set_value(method).run()
+        assert not app.exception
+        shown = differs()
+        assert (len(shown) == 1 and words in shown[0]) if words else shown == []
+    app.selectbox(key="train_method_en").set_value("fewshot").run()
+    app.session_state["lang"] = "zh"
+    app.run()  # the method is kept across the switch; its caption is in Chinese
+    assert any(c.value.startswith("与完整微调的不同") and "提前停止" in c.value for c in app.caption)

@@ -40,6 +40,19 @@ def test_the_search_section_launches_a_search_job(app, easy_dataset, no_workers)
     assert any("No trial has completed yet" in i.value for i in app.info)
 
 
+def test_a_search_uses_the_model_chosen_in_the_training_form(app, easy_dataset, tiny_model_dir, no_workers):
+    open_page(app, "pages/train.py")
+    choice = next(r for r in app.radio if r.key.startswith("train_model_choice_"))
+    choice.set_value("custom").run()
+    app.text_input(key="train_model_path").set_value(str(tiny_model_dir)).run()
+    app.selectbox(key="search_method").set_value("lora").run()
+    app.number_input(key="search_trials").set_value(2)
+    button(app, "Start search").click().run()
+    assert not app.exception
+    job = next(j for j in Registry().jobs() if j["kind"] == "tune")
+    assert tuning.SearchConfig.load(job["config_path"]).model == str(tiny_model_dir)
+
+
 def test_min_above_max_is_shown_as_a_message(app, easy_dataset, no_workers):
     open_page(app, "pages/train.py")
     app.number_input(key="search_lo_epochs_full").set_value(5)

@@ -173,13 +173,21 @@ def device_for(config: Any) -> str:
     return "cuda" if has_gpu() else "cpu"
 
 
+def training_rows(per_label: dict[str, int], limit: int = 0, per_class: int = 0) -> int:
+    """The training rows a run will use: ``per_class`` of each label (all of a smaller one), then
+    at most ``limit`` (0: no cap), as ``core.modeling.splits`` draws them."""
+    rows = sum(min(n, per_class) if per_class else n for n in per_label.values())
+    return min(rows, limit) if limit else rows
+
+
 def estimate_training(config: Any, registry: Registry | None = None,
                       history: list[Measured] | None = None) -> Estimate:
     """How long ``config`` (a TrainConfig) will take on this machine, and what that rests on."""
     registry = registry or Registry()
     card = registry.dataset(config.dataset)
-    counts = {split: sum(c.values()) for split, c in (card["card"]["split_counts"] if card else {}).items()}
-    rows = min(counts.get("train", 0), config.limit or counts.get("train", 0))
+    split_counts = card["card"]["split_counts"] if card else {}
+    counts = {split: sum(c.values()) for split, c in split_counts.items()}
+    rows = training_rows(split_counts.get("train", {}), config.limit, getattr(config, "per_class", 0))
     history = measured_runs(registry) if history is None else history
     device = device_for(config)
     if config.method == "baseline":

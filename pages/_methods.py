@@ -22,6 +22,13 @@ def methods_view() -> None:
                          when=format_timestamp(r["created_at"], lang())) for r in records}
     picked = st.selectbox(t("lab.methods.pick"), list(labels), format_func=labels.get, key="methods_pick")
     report = comparison.comparison_report(picked)
+    unfinished = any(row["accuracy"] is None and row["status"] not in ("failed", "stopped") for row in report["rows"])
+    # refreshed while its runs are still training in the background
+    st.fragment(comparison_panel, run_every=5 if unfinished else None)(picked)
+
+
+def comparison_panel(picked: str) -> None:
+    report = comparison.comparison_report(picked)
     for note in comparison.refusal_messages(report):
         st.warning(render(note))
     done = sum(1 for row in report["rows"] if row["accuracy"] is not None)

@@ -278,3 +278,14 @@ def test_baseline_estimate_from_earlier_baselines(easy_dataset, baseline_run, mo
     assert (estimate.basis, estimate.runs, estimate.train_rows) == ("measured", 1, 40)
     measured = next(m for m in estimates.measured_runs(registry) if m.run_id == baseline_run)
     assert estimate.seconds == pytest.approx(max(1.0, measured.seconds / measured.train_rows * 40))
+
+
+def test_the_estimate_counts_the_rows_per_class_draws(easy_dataset, baseline_run):
+    """A comparison cell of 8 per class trains on 16 rows, and its estimate says so."""
+    registry = Registry()
+    per_label = registry.dataset("easy")["card"]["split_counts"]["train"]
+    assert estimates.training_rows(per_label, 0, 8) == 8 * len(per_label)
+    assert estimates.training_rows({"a": 3, "b": 40}, 0, 8) == 11  # all of a smaller class
+    assert estimates.training_rows({"a": 3, "b": 40}, 5, 8) == 5 and estimates.training_rows({"a": 3, "b": 40}) == 43
+    estimate = estimates.estimate_training(TrainConfig(dataset="easy", method="baseline", per_class=8), registry)
+    assert estimate.train_rows == 8 * len(per_label)

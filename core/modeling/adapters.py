@@ -25,8 +25,10 @@ VIRTUAL_TOKENS = ("prefix", "prompt", "ptuning")
 ADAPTER_METHODS = MERGEABLE + VIRTUAL_TOKENS
 RANKED = ("lora", "adalora", "loha", "lokr")  # the methods that read lora_r / lora_alpha / lora_targets
 # Learning rates the field uses for each method on BERT-size encoders (the PEFT papers' ranges):
-# small adapters need larger steps than full fine-tuning; virtual tokens the largest.
-LEARNING_RATES = {"lora": 5e-4, "adalora": 5e-4, "loha": 5e-4, "lokr": 5e-4, "ia3": 5e-3,
+# small adapters need larger steps than full fine-tuning; virtual tokens the largest. LoRA's 2e-3
+# was chosen on the validation split (quick, 2,000 movie reviews: 0.808 against 0.794 at 5e-4);
+# the papers' 5e-4 assumes tens of epochs, the presets give three.
+LEARNING_RATES = {"lora": 2e-3, "adalora": 5e-4, "loha": 5e-4, "lokr": 5e-4, "ia3": 5e-3,
                   "prefix": 1e-2, "prompt": 3e-2, "ptuning": 1e-2}
 MAX_LEARNING_RATE = {"prefix": 0.1, "prompt": 0.1, "ptuning": 0.1, "ia3": 0.05}  # others: 0.01
 

@@ -36,4 +36,5 @@ def comparison_panel(picked: str) -> None:
         st.info(t("lab.methods.waiting", done=done, total=len(report["rows"])))
     chart(methods_figure(report["summary"], report["per_class"], lang()), key=f"methods_{picked}")
     st.caption(t("lab.methods.caption", dataset=report["dataset"], seeds=report["seeds"]))
-    st.dataframe(summary_table(report["summary"], lang()), hide_index=True, width="stretch")
+    table = summary_table(report["summary"], lang())
+    st.dataframe(table, hide_index=True, width="stretch", height=35 * (len(table) + 1) + 3)  # every row, no scroll

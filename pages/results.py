@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from core import figures, result_tables, runs
+from core.comparison import list_comparisons
 from core.explain import explain, highlight_html
 from core.exporting import to_csv_bytes
 from core.predict import load_predictor
@@ -232,8 +233,10 @@ if chosen["status"] == "failed":
     st.error(t("results.failed", reason=chosen["reason"] or "—"))
 elif chosen["status"] != "succeeded":
     st.info(t("results.not_finished", status=t("status." + chosen["status"])))
-if chosen["status"] == "succeeded" or len(finished) >= 2:
-    views = VIEWS if chosen["status"] == "succeeded" else ["compare"]
+# a run still training still leaves Compare (two finished runs) and Methods (any comparison) open
+other_views = [v for v, open_ in (("compare", len(finished) >= 2), ("methods", bool(list_comparisons()))) if open_]
+if chosen["status"] == "succeeded" or other_views:
+    views = VIEWS if chosen["status"] == "succeeded" else other_views
     if chosen.get("method") == "zeroshot" and chosen["status"] == "succeeded" and chosen["accuracy"] is None:
         st.info(t("zeroshot.results.unmeasured"))  # started from a file: no test split to measure
         views = ["try", "file"]

@@ -9,7 +9,6 @@ from it to the planned number of steps.
 
 from __future__ import annotations
 
-import resource
 import shutil
 import signal
 import sys
@@ -21,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from core import memory
 from core.baseline import BaselineModel, is_chinese
 from core.errors import OpinionLabError
 from core.evaluation import classification_metrics, probabilities_to_predictions
@@ -90,6 +90,7 @@ def failure_reason(exc: BaseException) -> Message:
 def _run(folder: Path, config: TrainConfig, registry: Registry, progress: ProgressWriter, stop: StopFlag,
          resume: bool, judge: Callable[[int, dict[str, Any]], bool] | None = None) -> dict[str, Any]:
     started = time.time()
+    memory.reset_peak()  # this run's peak, not an earlier run's in the same process
     progress.status("running", reason=None, reason_message=None, started_at=started)
     progress.event("start", resume=resume, config=config.to_dict())
     splits, labels = load_splits(config, registry)
@@ -123,17 +124,6 @@ def _run(folder: Path, config: TrainConfig, registry: Registry, progress: Progre
     return _finish(folder, config, splits, labels, tuned, log, baseline[1], started)
 
 
-def peak_memory_mb(device: str) -> int:
-    """The run's peak memory in MiB: GPU memory allocated on CUDA, else the process's peak resident
-    size (for a process that ran several runs, such as a search, the peak of all of them so far)."""
-    if device == "cuda":
-        import torch
-
-        return round(torch.cuda.max_memory_allocated() / 2**20)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
-    return round(peak / (2**20 if sys.platform == "darwin" else 2**10))
-
-
 def _cancelled(progress: ProgressWriter, stop: StopFlag, reason_id: str = "train.reason.stopped") -> dict[str, Any]:
     reason = msg(reason_id)
     progress.status("cancelled", step=stop.stopped_at, reason=str(reason), reason_message=reason.to_dict())
@@ -158,7 +148,7 @@ def _finish_baseline(folder: Path, splits: dict[str, pd.DataFrame], labels: list
         atomic_write_json(tmp / "labels.json", {"labels": labels, "kind": "baseline"})
     save_predictions(folder, splits["test"], probs, labels)
     out = {"labels": labels, "test": metrics, "validation": None, "baseline": {"test": metrics},
-           "trainable_parameters": None, "seconds": time.time() - started, "peak_memory_mb": peak_memory_mb("cpu")}
+           "trainable_parameters": None, "seconds": time.time() - started, "peak_memory_mb": memory.peak_mb("cpu")}
     atomic_write_json(folder / "metrics.json", out)
     progress.status("succeeded", step=1, total_steps=1, metrics=summary(metrics))
     progress.event("done", test=summary(metrics))
@@ -189,8 +179,8 @@ def _finish(folder: Path, config: TrainConfig, splits: dict[str, pd.DataFrame], 
                "seconds": time.time() - started, "micro_batch_split": tuned.passes, "device": tuned.device.type,
                "precision": precision, "world_size": log.world}
     if tuned.device.type == "cuda":
-        metrics["peak_gpu_memory_mb"] = peak_memory_mb("cuda")
-    metrics["peak_memory_mb"] = peak_memory_mb(tuned.device.type)
+        metrics["peak_gpu_memory_mb"] = memory.peak_mb("cuda")
+    metrics["peak_memory_mb"] = memory.peak_mb(tuned.device.type)
     atomic_write_json(folder / "metrics.json", metrics)
     shutil.rmtree(folder / "checkpoints", ignore_errors=True)
     done = {**summary(test), "baseline_accuracy": baseline_metrics.get("accuracy")}

@@ -3,7 +3,8 @@ analyst runs it, then its table printed for docs/benchmarks.md and the README.
 
 sample:movie-reviews is added as the Data page adds it (80/10/10 splits) unless the workspace has
 it. The comparison draws ``--per-class`` training rows per class with each seed (1,000 per class =
-the issue's 2,000 training rows), trains every method on exactly those rows with the ``quick``
+the issue's 2,000 training rows), trains every method on exactly those rows (as background jobs, one process each, as the
+Results page's users start it) with the ``quick``
 preset and the method's own learning rate, and tests each on the whole test split (3,344 reviews);
 validation (500 rows) is the only split any setting was chosen on. Printed: one row per method and
 size (accuracy and macro F1 as mean ± spread over seeds, trainable parameters, training time, peak
@@ -21,6 +22,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,6 +75,21 @@ def gaps(report: dict) -> list[str]:
     return out
 
 
+def wait(comparison: str) -> None:
+    """Until every run of the comparison has ended (its runs are background jobs, one after another)."""
+    from core import comparison as lab
+    from core import jobs
+
+    while True:
+        report = lab.comparison_report(comparison)
+        active = [r for r in report["rows"] if r["status"] in jobs.ACTIVE]
+        if not active:
+            return
+        print(f"{time.strftime('%H:%M')} {len(report['rows']) - len(active)}/{len(report['rows'])} runs ended",
+              flush=True)
+        time.sleep(60)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--home", help="workspace to use (default: a temporary one)")
@@ -89,8 +106,9 @@ def main() -> None:
         if Registry().dataset("movie-reviews") is None:
             _core("data", "add", "sample:movie-reviews", "--name", "movie-reviews")
         record = _core("compare-methods", "start", "--dataset", "movie-reviews", "--methods", args.methods,
-                       "--per-class", args.per_class, "--seeds", args.seeds, "--foreground")
+                       "--per-class", args.per_class, "--seeds", args.seeds)
         comparison = record["comparison_id"]
+        wait(comparison)
     report = _core("compare-methods", "show", comparison)
     print(f"comparison {comparison}: sample:movie-reviews, model {report['model']}, preset {report['preset']}, "
           f"{report['seeds']} seed(s), test split of the dataset")

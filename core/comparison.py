@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import ConfigError, NotFoundError
+from core.estimates import training_rows
 from core.i18n import Message, msg
 from core.modeling.config import METHODS, TrainConfig, classes_short_of, config_from_preset, join_messages, validate
 from core.workspace import Registry, atomic_write_json, inside, new_id, read_json
@@ -69,7 +70,7 @@ class ComparisonConfig:
         per_class = 0 if size == ALL else int(size)
         config = config_from_preset(self.preset, dataset=self.dataset, model=self.model, method=method,
                                     per_class=per_class, seed=seed)
-        rows = per_class * len(train_counts) if per_class else sum(train_counts.values())
+        rows = training_rows(train_counts, config.limit, per_class)
         config.batch_size = max(1, min(config.batch_size, rows // 2))
         return config
 
@@ -144,8 +145,10 @@ def comparison_report(comparison_id: str, registry: Registry | None = None) -> d
         metrics = read_json(folder / "metrics.json", {}) or {}
         status = read_json(folder / "status.json", {}) or {}
         test = metrics.get("test") or {}
+        job = registry.job(run["run_id"])
+        # the job's state wins: a job cancelled while queued or a worker that died never wrote it
         rows.append({**{k: run[k] for k in ("method", "per_class", "seed", "run_id")},
-                     "status": status.get("status", "queued"), "accuracy": test.get("accuracy"),
+                     "status": job["status"] if job else status.get("status", "queued"), "accuracy": test.get("accuracy"),
                      "macro_f1": test.get("macro_f1"), "trainable_parameters": metrics.get("trainable_parameters"),
                      "seconds": metrics.get("seconds"), "peak_memory_mb": metrics.get("peak_memory_mb")})
     return {"id": record["id"], "dataset": record["dataset"], "model": record["model"], "preset": record["preset"],

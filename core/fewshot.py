@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from core.i18n import Message, msg
-from core.memory import peak_mb
+from core.memory import run_peak_mb
 from core.workspace import atomic_write_json, read_json, staging_dir
 
 METHOD = "fewshot"
@@ -312,7 +312,7 @@ def _finish(folder: Path, model: FewShotModel, splits: dict[str, pd.DataFrame], 
     save_predictions(folder, splits["test"], test_probs, model.labels)
     metrics = {"labels": model.labels, "method": METHOD, "test": test, "validation": validation,
                "baseline": {"test": baseline_metrics}, "history": log.history, **facts,
-               "seconds": time.time() - started, "peak_memory_mb": peak_mb(facts["device"])}
+               "seconds": time.time() - started, "peak_memory_mb": run_peak_mb(facts["device"])}
     atomic_write_json(folder / "metrics.json", metrics)
     done = {**summary(test), "baseline_accuracy": (baseline_metrics or {}).get("accuracy")}
     log.progress.status("succeeded", step=facts["steps"], total_steps=facts["total_steps"], metrics=done, eta_s=0)

@@ -14,6 +14,20 @@ from pathlib import Path
 
 _STATUS = Path("/proc/self/status")
 _CLEAR_REFS = Path("/proc/self/clear_refs")
+_runs = {"started": 0, "own_peak": True}
+
+
+def start_run() -> None:
+    """A run begins in this process: reset the peak. Where it cannot be reset, only the process's
+    first run can tell its own peak; a later one reports none rather than an inherited figure."""
+    reset = reset_peak()
+    _runs["own_peak"] = reset or _runs["started"] == 0
+    _runs["started"] += 1
+
+
+def run_peak_mb(device: str = "cpu") -> int | None:
+    """The peak of the run begun with ``start_run`` (None when it cannot be told apart)."""
+    return peak_mb(device) if _runs["own_peak"] else None
 
 
 def reset_peak() -> bool:

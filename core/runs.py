@@ -18,7 +18,7 @@ from core import datasets as store
 from core.data import SPLITS, ColumnMapping, detect_columns, read_table
 from core.errors import ConfigError, DataError, NotFoundError
 from core.evaluation import full_report, map_labels
-from core.i18n import DEFAULT_LANGUAGE, Message, has, msg, t
+from core.i18n import DEFAULT_LANGUAGE, Message, format_count, has, msg, t
 from core.predict import load_predictor, require_finished, run_folder
 from core.training import read_progress
 from core.workspace import Registry, read_json
@@ -61,8 +61,9 @@ def auto_name(run: dict[str, Any], lang: str = DEFAULT_LANGUAGE) -> str:
         parts.append(t("runs.tag.trial", lang))
     elif info.get("comparison"):  # one cell of a method comparison
         size = info.get("per_class")
-        parts.append(t("runs.tag.comparison", lang, seed=info.get("seed"),
-                       size=t("runs.tag.all_rows", lang) if size == "all" else t("runs.tag.per_class", lang, n=size)))
+        shown = t("runs.tag.all_rows", lang) if size == "all" else t("runs.tag.per_class", lang,
+                                                                     n=format_count(size, lang))
+        parts.append(t("runs.tag.comparison", lang, seed=info.get("seed"), size=shown))
     parts.append(_day(run["created_at"], lang))
     return " · ".join(p for p in parts if p)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import comparison
+from core import comparison, jobs
 from core.comparison_display import methods_figure, summary_table
 from core.i18n import format_timestamp
 from pages._shared import chart, lang, render, t
@@ -22,13 +22,21 @@ def methods_view() -> None:
                          when=format_timestamp(r["created_at"], lang())) for r in records}
     picked = st.selectbox(t("lab.methods.pick"), list(labels), format_func=labels.get, key="methods_pick")
     report = comparison.comparison_report(picked)
-    unfinished = any(row["accuracy"] is None and row["status"] not in ("failed", "stopped") for row in report["rows"])
-    # refreshed while its runs are still training in the background
-    st.fragment(comparison_panel, run_every=5 if unfinished else None)(picked)
+    # refreshed while its runs are still queued or training in the background
+    st.fragment(comparison_panel, run_every=5 if active(report) else None)(picked)
+
+
+def active(report: dict) -> bool:
+    return any(row["status"] in jobs.ACTIVE for row in report["rows"])
 
 
 def comparison_panel(picked: str) -> None:
     report = comparison.comparison_report(picked)
+    if not active(report) and st.session_state.get("methods_active") == picked:
+        st.session_state.pop("methods_active")
+        st.rerun()  # the last run ended: one whole rerun stops the refreshing
+    if active(report):
+        st.session_state["methods_active"] = picked
     for note in comparison.refusal_messages(report):
         st.warning(render(note))
     done = sum(1 for row in report["rows"] if row["accuracy"] is not None)

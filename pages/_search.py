@@ -77,8 +77,10 @@ def _label(search: dict) -> str:
 def show_search(searches: list[dict]) -> None:
     labels = {s["id"]: _label(s) for s in searches}
     picked = st.selectbox(t("lab.search.pick"), list(labels), format_func=labels.get, key="search_pick")
-    live_search(picked, next(s["created_at"] for s in searches if s["id"] == picked))
     report = tuning.search_report(picked)
+    # refreshed while the search runs; when it ends, one whole rerun brings the save form
+    st.fragment(live_search, run_every=2 if (report["status"] or "queued") in jobs.ACTIVE else None)(
+        picked, next(s["created_at"] for s in searches if s["id"] == picked))
     best = report["best"]
     if best is None or report["status"] in jobs.ACTIVE:  # the best so far is shown live above
         return
@@ -90,7 +92,6 @@ def show_search(searches: list[dict]) -> None:
             st.success(t("lab.search.saved", name=path.stem, path=str(path)))
 
 
-@st.fragment(run_every=2)
 def live_search(picked: str, created_at: float) -> None:
     """The search's card, trials and best settings, refreshed while it runs; when it ends, the
     whole page reruns (the picker's trial counts and the save form follow)."""

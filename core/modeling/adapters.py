@@ -30,6 +30,7 @@ RANKED = ("lora", "adalora", "loha", "lokr")  # the methods that read lora_r / l
 # the papers' 5e-4 assumes tens of epochs, the presets give three.
 LEARNING_RATES = {"lora": 2e-3, "adalora": 5e-4, "loha": 5e-4, "lokr": 5e-4, "ia3": 5e-3,
                   "prefix": 1e-2, "prompt": 3e-2, "ptuning": 1e-2}
+READ_OUT_LR = 2e-3  # the most the trained mean-layer read-out (a dense layer) moves at, whatever the method's rate
 MAX_LEARNING_RATE = {"prefix": 0.1, "prompt": 0.1, "ptuning": 0.1, "ia3": 0.05}  # others: 0.01
 
 
@@ -91,6 +92,23 @@ def wrap(model: Any, config: Any, total_steps: int = 100) -> Any:
 
     fresh = ("pooler",) if has_mean_layer(model) else ()
     return get_peft_model(model, peft_config(config, model.config.hidden_size, total_steps, fresh))
+
+
+def cap_read_out_rate(optimizer: Any, model: Any) -> int:
+    """Give the trained pooler (``modules_to_save``) its own parameter group at no more than
+    ``READ_OUT_LR``: virtual tokens learn at 1e-2–3e-2, a rate that would tear a dense identity
+    apart within a few steps. Returns how many tensors moved to the capped group."""
+    read_out = {id(p) for name, p in model.named_parameters()
+                if p.requires_grad and ".pooler." in name and "modules_to_save" in name}
+    if not read_out:
+        return 0
+    for group in list(optimizer.param_groups):
+        moved = [p for p in group["params"] if id(p) in read_out]
+        if moved and group["lr"] > READ_OUT_LR:
+            group["params"] = [p for p in group["params"] if id(p) not in read_out]
+            optimizer.add_param_group({**{k: v for k, v in group.items() if k != "params"}, "params": moved,
+                                       "lr": READ_OUT_LR})
+    return len(read_out)
 
 
 def counts(model: Any) -> tuple[int, int]:

@@ -90,7 +90,7 @@ def failure_reason(exc: BaseException) -> Message:
 def _run(folder: Path, config: TrainConfig, registry: Registry, progress: ProgressWriter, stop: StopFlag,
          resume: bool, judge: Callable[[int, dict[str, Any]], bool] | None = None) -> dict[str, Any]:
     started = time.time()
-    memory.reset_peak()  # this run's peak, not an earlier run's in the same process
+    memory.start_run()  # this run's peak, not an earlier run's in the same process
     progress.status("running", reason=None, reason_message=None, started_at=started)
     progress.event("start", resume=resume, config=config.to_dict())
     splits, labels = load_splits(config, registry)
@@ -148,7 +148,7 @@ def _finish_baseline(folder: Path, splits: dict[str, pd.DataFrame], labels: list
         atomic_write_json(tmp / "labels.json", {"labels": labels, "kind": "baseline"})
     save_predictions(folder, splits["test"], probs, labels)
     out = {"labels": labels, "test": metrics, "validation": None, "baseline": {"test": metrics},
-           "trainable_parameters": None, "seconds": time.time() - started, "peak_memory_mb": memory.peak_mb("cpu")}
+           "trainable_parameters": None, "seconds": time.time() - started, "peak_memory_mb": memory.run_peak_mb("cpu")}
     atomic_write_json(folder / "metrics.json", out)
     progress.status("succeeded", step=1, total_steps=1, metrics=summary(metrics))
     progress.event("done", test=summary(metrics))
@@ -179,8 +179,8 @@ def _finish(folder: Path, config: TrainConfig, splits: dict[str, pd.DataFrame], 
                "seconds": time.time() - started, "micro_batch_split": tuned.passes, "device": tuned.device.type,
                "precision": precision, "world_size": log.world}
     if tuned.device.type == "cuda":
-        metrics["peak_gpu_memory_mb"] = memory.peak_mb("cuda")
-    metrics["peak_memory_mb"] = memory.peak_mb(tuned.device.type)
+        metrics["peak_gpu_memory_mb"] = memory.run_peak_mb("cuda")
+    metrics["peak_memory_mb"] = memory.run_peak_mb(tuned.device.type)
     atomic_write_json(folder / "metrics.json", metrics)
     shutil.rmtree(folder / "checkpoints", ignore_errors=True)
     done = {**summary(test), "baseline_accuracy": baseline_metrics.get("accuracy")}

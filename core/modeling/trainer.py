@@ -49,6 +49,11 @@ class OpinionTrainer(Trainer):
         self._step_loss, self._step_rows = None, 0
         self._inject_oom = {int(s) for s in os.environ.get("OPINIONLAB_INJECT_OOM", "").split(",") if s.strip()}
 
+    def create_optimizer(self, model: Any = None) -> torch.optim.Optimizer:
+        optimizer = super().create_optimizer(model)
+        adapters.cap_read_out_rate(optimizer, self.model)  # before the scheduler reads the groups' rates
+        return optimizer
+
     def _get_train_sampler(self, train_dataset: Any = None) -> LengthGroupedSampler:
         return self.sampler
 

@@ -65,6 +65,10 @@ def test_runs_are_submitted_as_background_jobs(easy_dataset, tiny_model_dir, mon
     report = comparison.comparison_report(record["id"])
     assert all(r["status"] == "queued" and r["accuracy"] is None for r in report["rows"])
     assert [s["finished"] for s in report["summary"]] == [0, 0] and report["summary"][0]["accuracy_mean"] is None
+    cancelled = record["runs"][0]["run_id"]  # cancelled while queued: only the job says so
+    jobs.cancel(next(j["id"] for j in Registry().jobs() if j["target"] == cancelled))
+    rows = comparison.comparison_report(record["id"])["rows"]
+    assert [r["status"] for r in rows if r["run_id"] == cancelled] == ["cancelled"]
     from core.runs import list_runs  # run lists say which comparison cell a run is
 
     names = sorted(r["name"] for r in list_runs())

@@ -93,6 +93,22 @@ def test_adapters_train_the_mean_layers_read_out_like_the_head(easy_dataset, tin
     np.testing.assert_allclose(again, saved.filter(like="prob_").to_numpy(), atol=1e-5)
 
 
+def test_the_read_out_learns_at_a_capped_rate_whatever_the_methods_rate(easy_dataset, tiny_model_dir):
+    """Prompt tuning learns at 3e-2; the pooler it trains moves at no more than READ_OUT_LR a step
+    (Adam moves a weight by about its rate each step), so its identity is not torn apart."""
+    from safetensors.torch import load_file
+
+    from core.modeling.adapters import READ_OUT_LR
+
+    folder = create_run(tiny_config(tiny_model_dir, method="prompt", pooling="mean", epochs=2, virtual_tokens=3,
+                                    learning_rate=3e-2))
+    metrics = run_training(folder)
+    weights = load_file(str(folder / "model" / "adapter" / "adapter_model.safetensors"))
+    pooler = next(w for name, w in weights.items() if "pooler" in name and name.endswith("dense.weight")).numpy()
+    moved = np.abs(pooler - np.eye(pooler.shape[0])).max()
+    assert 0 < moved <= 1.2 * READ_OUT_LR * metrics["steps"] < 1.2 * 3e-2 * metrics["steps"] / 5
+
+
 def test_a_method_that_does_not_fit_the_model_is_refused_by_name(easy_dataset, tmp_path):
     """DistilBERT's attention takes no past keys/values: prefix-tuning cannot wrap it."""
     from transformers import DistilBertConfig, DistilBertForSequenceClassification

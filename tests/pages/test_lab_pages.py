@@ -98,3 +98,18 @@ def test_the_methods_view_without_comparisons_says_how_to_start_one(app, baselin
     app.segmented_control(key="results_view_en").set_value("methods").run()
     assert any("No method comparison yet" in i.value for i in app.info)
     assert any("compare-methods --dataset" in c.value for c in app.code)
+
+
+def test_the_methods_view_refreshes_only_while_runs_are_queued_or_running(app, baseline_run, no_workers):
+    """Queued runs keep the view refreshing; once every job has ended (here: cancelled) it stops."""
+    config = comparison.ComparisonConfig(dataset="easy", methods=["baseline"], per_class=[8], seeds=2)
+    record = comparison.create_comparison(config)
+    open_page(app, "pages/results.py")
+    app.segmented_control(key="results_view_en").set_value("methods").run()
+    assert not app.exception and app.session_state["methods_active"] == record["id"]
+    assert any("0 of 2 runs" in i.value for i in app.info)
+    for job in Registry().jobs():
+        if job["status"] == "queued":
+            jobs.cancel(job["id"])
+    app.run()
+    assert not app.exception and "methods_active" not in app.session_state

@@ -112,9 +112,10 @@ def cap_read_out_rate(optimizer: Any, model: Any) -> int:
 
 
 def counts(model: Any) -> tuple[int, int]:
-    """Trainable and total parameters (a peft model counts its base weights once)."""
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    return trainable, sum(p.numel() for p in model.parameters())
+    """Trainable and total parameters of the model as it is used: a module peft trains a copy of
+    (the head, the read-out) counts once, not with the frozen original it keeps beside it."""
+    used = [p for name, p in model.named_parameters() if ".original_module." not in name]
+    return sum(p.numel() for p in used if p.requires_grad), sum(p.numel() for p in used)
 
 
 def orthogonal_penalty(model: Any) -> torch.Tensor | None:

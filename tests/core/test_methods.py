@@ -93,6 +93,24 @@ def test_adapters_train_the_mean_layers_read_out_like_the_head(easy_dataset, tin
     np.testing.assert_allclose(again, saved.filter(like="prob_").to_numpy(), atol=1e-5)
 
 
+def test_parameter_counts_count_a_trained_copy_once(tiny_model_dir):
+    """peft keeps the frozen original of the head and the read-out beside the trained copy: the
+    total is the model's own weights plus the adapter's, the trainable count adapter + copies."""
+    from types import SimpleNamespace
+
+    from transformers import AutoModelForSequenceClassification
+
+    from core.modeling import adapters, pooling
+
+    model = pooling.add_mean_layer(AutoModelForSequenceClassification.from_pretrained(tiny_model_dir, num_labels=2))
+    own = sum(p.numel() for p in model.parameters())
+    copies = sum(p.numel() for p in model.bert.pooler.parameters()) + sum(p.numel() for p in model.classifier.parameters())
+    wrapped = adapters.wrap(model, SimpleNamespace(method="lora", lora_r=2, lora_alpha=4, lora_dropout=0.0,
+                                                   lora_targets="query,value"))
+    lora = sum(p.numel() for name, p in wrapped.named_parameters() if "lora_" in name)
+    assert adapters.counts(wrapped) == (lora + copies, own + lora)
+
+
 def test_the_read_out_learns_at_a_capped_rate_whatever_the_methods_rate(easy_dataset, tiny_model_dir):
     """Prompt tuning learns at 3e-2; the pooler it trains moves at no more than READ_OUT_LR a step
     (Adam moves a weight by about its rate each step), so its identity is not torn apart."""

@@ -90,7 +90,9 @@ def wrap(model: Any, config: Any, total_steps: int = 100) -> Any:
 
     from core.modeling.pooling import has_mean_layer
 
-    fresh = ("pooler",) if has_mean_layer(model) else ()
+    # the pooler's dense layer, not the pooler: peft's merge for IA3/LoHa/LoKr copies a wrapped
+    # module's .weight, which only a layer has
+    fresh = ("pooler.dense",) if has_mean_layer(model) else ()
     return get_peft_model(model, peft_config(config, model.config.hidden_size, total_steps, fresh))
 
 

@@ -39,10 +39,13 @@ def comparison_panel(picked: str) -> None:
         st.session_state["methods_active"] = picked
     for note in comparison.refusal_messages(report):
         st.warning(render(note))
-    done = sum(1 for row in report["rows"] if row["accuracy"] is not None)
-    if done < len(report["rows"]):
-        st.info(t("lab.methods.waiting", done=done, total=len(report["rows"])))
+    done, total = sum(1 for row in report["rows"] if row["accuracy"] is not None), len(report["rows"])
+    if active(report):
+        st.info(t("lab.methods.waiting", done=done, total=total))
+    elif done < total:  # nothing will fill these cells unless someone resumes their runs
+        st.warning(t("lab.methods.ended_short", done=done, total=total, missing=total - done))
     chart(methods_figure(report["summary"], report["per_class"], lang()), key=f"methods_{picked}")
-    st.caption(t("lab.methods.caption", dataset=report["dataset"], seeds=report["seeds"]))
+    caption = "lab.methods.caption" if report["seeds"] > 1 else "lab.methods.caption_one"
+    st.caption(t(caption, dataset=report["dataset"], seeds=report["seeds"]))
     table = summary_table(report["summary"], lang())
     st.dataframe(table, hide_index=True, width="stretch", height=35 * (len(table) + 1) + 3)  # every row, no scroll

@@ -113,3 +113,6 @@ def test_the_methods_view_refreshes_only_while_runs_are_queued_or_running(app, b
             jobs.cancel(job["id"])
     app.run()
     assert not app.exception and "methods_active" not in app.session_state
+    # nothing will fill the cells now: the page says so instead of "fill in as the others do"
+    assert not any("fill in as the others do" in i.value for i in app.info)
+    assert any("0 of 2 runs finished; 2 ended without a result" in w.value for w in app.warning)

@@ -363,6 +363,7 @@ def _run_on_cluster(config: ScoreConfig, source: RayInput, counts: list[int], pr
     connected = connect(config.address)
     # ray.init makes SIGTERM exit the driver at once; the page's Stop must end the job cleanly
     signal.signal(signal.SIGTERM, lambda *_: stop.update(requested=True))
+    chunks = None
     try:
         labels = read_json(require_finished(config.run_id) / "model" / "labels.json", {}) or {}
         check_packages(required_packages(labels.get("kind", "transformer")))
@@ -371,7 +372,8 @@ def _run_on_cluster(config: ScoreConfig, source: RayInput, counts: list[int], pr
         progress.rows_done = sum(stop_ - start for start, stop_ in done)
         progress.log("start", total_rows=progress.total, engine="ray", workers=config.workers,
                      address=config.address or "local")
-        for index, chunk in enumerate(_scored_chunks(config, source, counts, done)):
+        chunks = iter(_scored_chunks(config, source, counts, done))  # Ray Data's generator (it has close())
+        for index, chunk in enumerate(chunks):
             progress.chunk_done(index, _write_runs(chunk, progress.folder))
             if stop["requested"]:  # the chunks written so far stay: resume scores only the rest
                 progress.status("cancelled", reason=msg("score.reason.stopped").to_dict())
@@ -379,6 +381,11 @@ def _run_on_cluster(config: ScoreConfig, source: RayInput, counts: list[int], pr
                 return {"status": "cancelled", "score_id": config.score_id}
         _check_every_row_once(progress.folder, progress.total or 0)
     finally:
-        if connected:
+        # A Stop leaves Ray Data's iterator mid-way: its executor's threads would touch the shut-down
+        # core worker and Ray would end the whole process before the job records its end. So after a
+        # Stop the connection closes with the process (Ray's own exit hook), once the end is recorded.
+        if chunks is not None and hasattr(chunks, "close"):
+            chunks.close()
+        if connected and not stop["requested"]:
             ray.shutdown()
     return None

@@ -40,16 +40,8 @@ def _core(*args: str) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def _both(row: dict, key: str) -> str:
-    """mean ± spread over seeds (the mean alone for one seed)."""
-    mean, spread = row[f"{key}_mean"], row[f"{key}_spread"]
-    if mean is None:
-        return "—"
-    return f"{mean:.4f}" if row["finished"] <= 1 else f"{mean:.4f} ± {spread:.4f}"
-
-
 def table(report: dict) -> str:
-    from core.comparison_display import size_label
+    from core.comparison_display import mean_spread, size_label
     from core.i18n import format_duration
 
     lines = ["| method | per class | test accuracy | macro F1 | trainable parameters | training time | peak memory |",
@@ -59,7 +51,8 @@ def table(report: dict) -> str:
             else f"{row['trainable_parameters']:,.0f}"
         memory = "—" if row["peak_memory_mb"] is None else f"{row['peak_memory_mb']:,.0f} MB"
         seconds = "—" if row["seconds"] is None else format_duration(row["seconds"])
-        lines.append(f"| {row['method']} | {size_label(row['per_class'])} | {_both(row, 'accuracy')} | {_both(row, 'macro_f1')} "
+        lines.append(f"| {row['method']} | {size_label(row['per_class'])} | {mean_spread(row['accuracy_mean'], row['accuracy_spread'], row['finished'], 4)} | "
+                     f"{mean_spread(row['macro_f1_mean'], row['macro_f1_spread'], row['finished'], 4)} "
                      f"| {params} | {seconds} | {memory} |")
     return "\n".join(lines)
 

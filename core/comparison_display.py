@@ -54,11 +54,11 @@ def methods_figure(summary: list[dict[str, Any]], sizes: list[Any], lang: str = 
     return fig
 
 
-def _mean_spread(mean: float | None, spread: float | None, seeds: int) -> str:
+def mean_spread(mean: float | None, spread: float | None, seeds: int, digits: int = 3) -> str:
     """``mean ± spread``; one finished seed has no spread to show."""
     if mean is None:
         return "—"
-    return f"{mean:.3f}" if seeds <= 1 else f"{mean:.3f} ± {spread or 0.0:.3f}"
+    return f"{mean:.{digits}f}" if seeds <= 1 else f"{mean:.{digits}f} ± {spread or 0.0:.{digits}f}"
 
 
 def summary_table(summary: list[dict[str, Any]], lang: str = "en") -> pd.DataFrame:
@@ -67,8 +67,8 @@ def summary_table(summary: list[dict[str, Any]], lang: str = "en") -> pd.DataFra
     rows = [{
         t("lab.col.method", lang): method_name(row["method"], lang),
         t("lab.col.per_class", lang): size_label(row["per_class"], lang),
-        t("lab.col.accuracy", lang): _mean_spread(row["accuracy_mean"], row["accuracy_spread"], row["finished"]),
-        t("lab.col.macro_f1", lang): _mean_spread(row["macro_f1_mean"], row["macro_f1_spread"], row["finished"]),
+        t("lab.col.accuracy", lang): mean_spread(row["accuracy_mean"], row["accuracy_spread"], row["finished"]),
+        t("lab.col.macro_f1", lang): mean_spread(row["macro_f1_mean"], row["macro_f1_spread"], row["finished"]),
         t("lab.col.parameters", lang): t("lab.col.none", lang) if row["method"] == "baseline" and row["finished"]
         else format_count(row["trainable_parameters"], lang),
         t("lab.col.seconds", lang): format_duration(row["seconds"], lang),

@@ -8,7 +8,7 @@ import streamlit as st
 from core import comparison, jobs
 from core.comparison_display import methods_figure, summary_table
 from core.i18n import format_timestamp
-from pages._shared import chart, lang, render, t
+from pages._shared import chart, lang, render, rerun_when_ended, t
 
 
 def methods_view() -> None:
@@ -32,11 +32,7 @@ def active(report: dict) -> bool:
 
 def comparison_panel(picked: str) -> None:
     report = comparison.comparison_report(picked)
-    if not active(report) and st.session_state.get("methods_active") == picked:
-        st.session_state.pop("methods_active")
-        st.rerun()  # the last run ended: one whole rerun stops the refreshing
-    if active(report):
-        st.session_state["methods_active"] = picked
+    rerun_when_ended(f"methods_active_{picked}", active(report))
     for note in comparison.refusal_messages(report):
         st.warning(render(note))
     done, total = sum(1 for row in report["rows"] if row["accuracy"] is not None), len(report["rows"])

@@ -11,7 +11,7 @@ from core.comparison_display import method_name
 from core.i18n import format_timestamp
 from core.training import METHODS, TrainConfig, create_run
 from core.workspace import Registry
-from pages._shared import job_card, lang, render, show_error, t
+from pages._shared import job_card, lang, render, rerun_when_ended, show_error, t
 
 
 def search_section(cards: list[dict]) -> None:
@@ -97,11 +97,7 @@ def live_search(picked: str, created_at: float) -> None:
     whole page reruns (the picker's trial counts and the save form follow)."""
     report = tuning.search_report(picked)
     status = report["status"] or "queued"
-    seen = st.session_state.setdefault("search_seen", {})
-    if seen.setdefault(picked, status) != status:
-        seen[picked] = status
-        if status not in jobs.ACTIVE:
-            st.rerun()
+    rerun_when_ended(f"search_active_{picked}", status in jobs.ACTIVE)
     registry = Registry()
     row = registry.job(report["id"])
     title = _label({"method": report["config"]["method"], "done": report["finished"], "trials": report["planned"],

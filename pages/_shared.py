@@ -54,6 +54,15 @@ def chart(figure: Any, key: str, where: Any = None, **kwargs: Any) -> Any:
     return (st if where is None else where).plotly_chart(figure, key=key, config=plotly_config(lang()), **kwargs)
 
 
+def rerun_when_ended(key: str, active: bool) -> None:
+    """Inside a fragment that refreshes while background work runs: once that work has ended, one
+    whole-page rerun, which places the fragment again without a refresh (and shows what follows)."""
+    if active:
+        st.session_state[key] = True
+    elif st.session_state.pop(key, False):
+        st.rerun()
+
+
 def keep_choice(widget: Callable[..., Any], label: str, options: Sequence[Any], key: str, **kwargs: Any) -> Any:
     """A radio, select box or segmented control whose value is a code from ``options`` (shown
     through ``format_func``) and stays chosen across a language switch.

@@ -106,13 +106,14 @@ def test_the_methods_view_refreshes_only_while_runs_are_queued_or_running(app, b
     record = comparison.create_comparison(config)
     open_page(app, "pages/results.py")
     app.segmented_control(key="results_view_en").set_value("methods").run()
-    assert not app.exception and app.session_state["methods_active"] == record["id"]
+    key = f"methods_active_{record['id']}"
+    assert not app.exception and app.session_state[key] is True
     assert any("0 of 2 runs" in i.value for i in app.info)
     for job in Registry().jobs():
         if job["status"] == "queued":
             jobs.cancel(job["id"])
     app.run()
-    assert not app.exception and "methods_active" not in app.session_state
+    assert not app.exception and key not in app.session_state
     # nothing will fill the cells now: the page says so instead of "fill in as the others do"
     assert not any("fill in as the others do" in i.value for i in app.info)
     assert any("0 of 2 runs finished; 2 ended without a result" in w.value for w in app.warning)
